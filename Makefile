@@ -1,0 +1,44 @@
+# The two set-up commands of the README are `make drill` and `make test`; every other
+# target is a building block of those two.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+LABCTL := $(BIN)/python tests/lab/labctl
+SANITY_DIR := .build/sanity/ansible_collections/genesys_dr/framework
+
+.PHONY: deps test drill sanity units lab-tests lab-up lab-down build changelog-lint
+
+deps:
+	@./tools/install-deps
+
+test: deps
+	@./tools/run-tests
+
+drill: deps
+	@./tools/run-drill
+
+units: deps
+	$(BIN)/python -m pytest tests/unit -q
+
+lab-tests: deps
+	$(BIN)/python -m pytest tests/integration -q
+
+sanity: deps
+	@rm -rf .build/sanity && mkdir -p $(SANITY_DIR)
+	@git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ $(SANITY_DIR)/
+	@cd $(SANITY_DIR) && git init -q && git add -A && \
+	  $(CURDIR)/$(BIN)/ansible-test sanity --local --python 3.11 --color no $(SANITY_ARGS)
+
+build: deps
+	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist
+
+changelog-lint: deps
+	$(BIN)/antsibull-changelog lint
+
+lab-up: deps
+	$(LABCTL) up
+
+lab-down:
+	$(LABCTL) down
