@@ -117,7 +117,7 @@ class Lab:
                               "--timeout", str(timeout)] + list(args), check=False, env=env, timeout=timeout + 10)
         reply = None
         if proc.stdout.strip():
-            reply = json.loads(proc.stdout.strip().splitlines()[-1])
+            reply = json.loads(proc.stdout)
         return proc.returncode, reply, proc.stderr
 
     def tcp_connect(self, host, address, port, timeout=2.0):

@@ -18,9 +18,13 @@ def _leftovers(state):
             try:
                 with open("/proc/%s/cmdline" % pid, "rb") as f:
                     cmd = f.read().decode(errors="replace")
+                with open("/proc/%s/environ" % pid, "rb") as f:
+                    env = f.read().decode(errors="replace")
             except OSError:
                 continue
-            if state in cmd or "genesys-dr-ansible-cp" in cmd or "genesys_sim" in cmd:
+            # Lab processes name the state dir in their arguments (sshd, named, postgres)
+            # or, for the simulated Genesys apps, in PYTHONPATH.
+            if state in cmd or "genesys-dr-ansible-cp" in cmd or "PYTHONPATH=%s" % state in env:
                 found.append("pid %s: %s" % (pid, cmd.replace("\0", " ")[:120]))
     if os.path.exists(state):
         found.append(state)
@@ -29,7 +33,8 @@ def _leftovers(state):
 
 
 @pytest.mark.lab_lifecycle
-def test_down_leaves_nothing_and_up_again_works(lab):
+def test_down_leaves_nothing_and_up_again_works(clean_lab):
+    lab = clean_lab
     from genesys_lab.topology import state_dir  # pylint: disable=import-outside-toplevel
     state = state_dir()
     lab.start_app(lab.site_host("site1", "mgmt"), "confserv_site1_primary")

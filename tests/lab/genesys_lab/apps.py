@@ -39,7 +39,7 @@ def plan(topo, host):
                  port=CS_PORT, host_arg=host.address, port_arg=CS_PORT, db=cs_db,
                  sections={"confserv": {"role": "primary"}}),
             dict(name="confserv_%s_backup" % site, kind="confserv", component="master_cs", role="backup",
-                 port=CS_BACKUP_PORT, host_arg=host.address, port_arg=CS_PORT, db=cs_db,
+                 port=CS_BACKUP_PORT, host_arg=host.address, port_arg=CS_BACKUP_PORT, db=cs_db,
                  sections={"confserv": {"role": "backup", "peer_port": CS_PORT}}),
             dict(name="ms_scs_%s" % site, kind="msgserver", component="scs_message_server", role="primary",
                  port=SCS_MS_PORT, host_arg=master, port_arg=CS_PORT,

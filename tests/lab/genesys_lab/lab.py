@@ -4,6 +4,7 @@ import os
 import secrets as pysecrets
 import shutil
 import signal
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -244,3 +245,39 @@ def heal(site_name):
     _save_faults(faults)
     print("heal %s: WAN link up%s" % (site_name, "; sshd, PostgreSQL, DNS restarted (Genesys apps stay down)"
                                       if kind == "site-loss" else ""))
+
+
+def app(action, host_name, app_name):
+    """Start/stop one simulated Genesys application through its own run.sh, on its host."""
+    topo = load()
+    host = topo.host(host_name)
+    names = [a["name"] for a in apps.plan(topo, host)[0]]
+    if app_name not in names:
+        raise LabError("%s runs no application %r (it runs: %s)" % (host_name, app_name, ", ".join(names) or "none"))
+    pids = app_pids(host, app_name)
+    if action == "start":
+        if pids:
+            print("%s on %s: already running (pid %s)" % (app_name, host_name, ",".join(map(str, pids))))
+            return
+        proc = run(["ip", "netns", "exec", host.netns, os.path.join(apps.app_base(host), app_name, "run.sh")],
+                   check=False)
+        if proc.returncode != 0:
+            raise LabError("%s on %s did not start: %s" % (app_name, host_name, (proc.stderr or proc.stdout).strip()))
+        print("%s on %s: started (pid %s)" % (app_name, host_name, ",".join(map(str, app_pids(host, app_name)))))
+    else:
+        if kill_pids(pids, signal.SIGTERM, wait=15):
+            raise LabError("%s on %s did not stop on SIGTERM" % (app_name, host_name))
+        print("%s on %s: %s" % (app_name, host_name, "stopped" if pids else "was not running"))
+
+
+def client(host_name, args):
+    """The simulator's client command, run on a lab host (its namespace and resolver)."""
+    topo = load()
+    host = topo.host(host_name)
+    env = dict(os.environ, PYTHONPATH=apps.sim_path())
+    proc = run(["ip", "netns", "exec", host.netns, "/usr/bin/python3", "-m", "genesys_sim", "client"] + list(args),
+               check=False, env=env)
+    print(proc.stdout, end="")
+    if proc.stderr:
+        print(proc.stderr, end="", file=sys.stderr)
+    return proc.returncode
