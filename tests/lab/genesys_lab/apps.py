@@ -37,7 +37,7 @@ def plan(topo, host):
         return [
             dict(name="confserv_%s_primary" % site, kind="confserv", component="master_cs", role="primary",
                  port=CS_PORT, host_arg=host.address, port_arg=CS_PORT, db=cs_db,
-                 sections={"confserv": {"role": "primary"}}),
+                 sections={"confserv": {"role": "primary", "peer_port": CS_BACKUP_PORT}}),
             dict(name="confserv_%s_backup" % site, kind="confserv", component="master_cs", role="backup",
                  port=CS_BACKUP_PORT, host_arg=host.address, port_arg=CS_BACKUP_PORT, db=cs_db,
                  sections={"confserv": {"role": "backup", "peer_port": CS_PORT}}),
