@@ -7,7 +7,9 @@ never trusts the component it checks.
 """
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 import time
 
@@ -119,6 +121,32 @@ class Lab:
         if proc.stdout.strip():
             reply = json.loads(proc.stdout)
         return proc.returncode, reply, proc.stderr
+
+    def ansible(self, pattern, module, args, check=False, diff=False, extra_vars=None, timeout=300):
+        """Run one module of the collection through real Ansible over SSH against the
+        lab inventory; returns {hostname: result dict} as Ansible reported it."""
+        tree = tempfile.mkdtemp(prefix="genesys-dr-it-")
+        cmd = [os.path.join(TOP, ".venv", "bin", "ansible"), "-i", os.path.join(TOP, "inventories", "lab"), pattern,
+               "-m", module, "-a", json.dumps(args), "--tree", tree]
+        if check:
+            cmd.append("--check")
+        if diff:
+            cmd.append("--diff")
+        if extra_vars:
+            cmd += ["-e", json.dumps(extra_vars)]
+        proc = run(cmd, check=False, cwd=TOP, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, "ansible.cfg")),
+                   timeout=timeout)
+        try:
+            results = {}
+            for host in os.listdir(tree):
+                with open(os.path.join(tree, host)) as f:
+                    results[host] = json.load(f)
+        finally:
+            shutil.rmtree(tree, ignore_errors=True)
+        if not results:
+            raise AssertionError("ansible %s -m %s returned nothing:\n%s\n%s" % (pattern, module, proc.stdout,
+                                                                               proc.stderr))
+        return results
 
     def tcp_connect(self, host, address, port, timeout=2.0):
         code = ("import socket,sys\n"
