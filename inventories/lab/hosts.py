@@ -40,7 +40,7 @@ def inventory():
                 groups["dns_primary"]["hosts"].append(host.name)
             else:
                 groups[COMPONENT_GROUPS[host.role]]["hosts"].append(host.name)
-            planned, _ = apps.plan(topo, host)
+            planned = apps.plan(topo, host)[0]
             if planned:
                 hv["genesys_app_base"] = apps.app_base(host)
                 hv["genesys_apps"] = [{"name": a["name"], "component": a["component"], "role": a["role"],

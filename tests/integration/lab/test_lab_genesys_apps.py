@@ -17,7 +17,7 @@ def _names(lab, site):
 
 
 def _proxy_status(lab, proxy_host, port=PROXY):
-    code, reply, _ = lab.client(proxy_host, proxy_host, "status", port=port)
+    code, reply, _err = lab.client(proxy_host, proxy_host, "status", port=port)
     return reply if code == 0 else None
 
 
@@ -39,14 +39,14 @@ def _start_main(lab, site="site1"):
 
 def test_put_through_proxy_is_committed_in_cfgdb(clean_lab):
     lab = clean_lab
-    mgmt, app, _ = _start_main(lab)
+    mgmt, app, _names = _start_main(lab)
     name = "it_put_%d" % time.time_ns()
     code, reply, err = lab.client(app, app, "put", "CfgDN", name, '{"number": "5551234"}', port=PROXY)
     assert code == 0, (reply, err)
     row = lab.psql(lab.site_host("site1", "db"), "cfgdb",
                    "SELECT dbid, data->>'number' FROM cfg_dn WHERE name = '%s'" % name).stdout.strip()
     assert row == "%d|5551234" % reply["object"]["dbid"]
-    code, reply, _ = lab.client(app, app, "get", "CfgDN", name, port=PROXY)
+    code, reply, _err = lab.client(app, app, "get", "CfgDN", name, port=PROXY)
     assert code == 0 and reply["object"]["data"] == {"number": "5551234"}
     assert _established(lab, app, mgmt.address, CS)
 
@@ -54,13 +54,13 @@ def test_put_through_proxy_is_committed_in_cfgdb(clean_lab):
 def test_proxy_limited_mode_when_master_stops_and_back(clean_lab):
     lab = clean_lab
     mgmt, app, n = _start_main(lab)
-    code, _, _ = lab.client(app, app, "get", "CfgPerson", "person_00001", port=PROXY)
+    code, _reply, _err = lab.client(app, app, "get", "CfgPerson", "person_00001", port=PROXY)
     assert code == 0
     lab.stop_app(mgmt, n["cs"])
     wait_until(lambda: (_proxy_status(lab, app) or {}).get("mode") == "limited", 15, "proxy in limited mode")
     code, reply, err = lab.client(app, app, "put", "CfgPerson", "limited_write", "{}", port=PROXY)
     assert code == 2 and reply["code"] == "limited_mode" and "limited mode" in reply["error"]
-    code, reply, _ = lab.client(app, app, "get", "CfgPerson", "person_00001", port=PROXY)
+    code, reply, _err = lab.client(app, app, "get", "CfgPerson", "person_00001", port=PROXY)
     assert code == 0 and reply["object"]["name"] == "person_00001"        # reads keep working from cache
     assert not lab.psql(lab.site_host("site1", "db"), "cfgdb",
                         "SELECT 1 FROM cfg_person WHERE name = 'limited_write'").stdout.strip()
@@ -71,7 +71,7 @@ def test_proxy_limited_mode_when_master_stops_and_back(clean_lab):
 
 def test_proxy_follows_master_name_after_dns_change_and_sighup(clean_lab):
     lab = clean_lab
-    _, app, n = _start_main(lab)
+    _mgmt, app, n = _start_main(lab)
     s2 = _names(lab, "site2")
     s2_mgmt = lab.site_host("site2", "mgmt")
     lab.start_app(s2_mgmt, s2["cs"])
@@ -97,10 +97,9 @@ def test_master_refuses_to_serve_without_write_access(clean_lab):
     grant = "GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO genesys_cs"
     try:
         lab.psql(db, "cfgdb", revoke)
-        code, reply, _ = (None, None, None)
         wait_until(lambda: lab.client(mgmt, mgmt, "status", port=CS)[1].get("mode") == "no_write_access", 10,
                    "the master to notice it lost write access")
-        code, reply, _ = lab.client(app, app, "put", "CfgPerson", "refused_write", "{}", port=PROXY)
+        code, reply, _err = lab.client(app, app, "put", "CfgPerson", "refused_write", "{}", port=PROXY)
         assert code == 2
         lab.stop_app(mgmt, n["cs"])
         proc = lab.ns(mgmt, [os.path.join(lab.app_dir(mgmt, n["cs"]), "run.sh")], check=False)

@@ -28,7 +28,7 @@ def _zone_text(topo):
         "@ IN SOA ns0 hostmaster ( %d 30 10 604800 5 )" % int(time.time()),
         "@ IN NS ns0",
     ]
-    for i, _ in enumerate(secondaries, 1):
+    for i in range(1, len(secondaries) + 1):
         lines.append("@ IN NS ns%d" % i)
     lines.append("ns0 IN A %s" % primary.address)
     for i, sec in enumerate(secondaries, 1):
@@ -70,7 +70,7 @@ def configure(topo, secret):
     zone = (
         'zone "%(zone)s" {\n\ttype primary;\n\tfile "%(zone)s.db";\n'
         '\tallow-update { key "%(key)s"; };\n\tallow-transfer { key "%(key)s"; };\n'
-        '\tnotify explicit;\n\talso-notify { %(notify)s };\n};\n'
+        '\tnotify explicit;\n\tnotify-delay 0;\n\talso-notify { %(notify)s };\n};\n'
     ) % {"zone": ZONE, "key": TSIG_KEY_NAME, "notify": notify}
     zdir = os.path.join(primary.dir, "named")
     write_file(os.path.join(primary.dir, "named.conf"), _named_conf(primary, secret, zone), mode=0o600)

@@ -63,8 +63,8 @@ def main():
         time.sleep(0.2)
     if code != 0:
         raise LabError("read back through %s failed: %s %s" % (reader, reply, err))
-    print("get  via %-18s -> %s (visible after %.2f s)" % (reader, json.dumps(reply.get("object")),
-                                                             time.monotonic() - t0))
+    print("get  via %-18s -> %s (visible after %.2f s)"
+          % (reader, json.dumps(reply.get("object")), time.monotonic() - t0))
     print("\n== lab status")
     lab.status()
 

@@ -195,7 +195,7 @@ def status():
     print("%-12s %-15s %-6s %-6s %-6s %-6s %s" % ("host", "address", "wan", "sshd", "pg", "named", "genesys apps"))
     for host in topo.hosts():
         site = topo.sites[host.site_no]
-        planned, _ = apps.plan(topo, host)
+        planned = apps.plan(topo, host)[0]
         app_txt = " ".join("%s:%s" % (a["name"], ",".join(map(str, app_pids(host, a["name"]))) or "-") for a in planned)
         print("%-12s %-15s %-6s %-6s %-6s %-6s %s" % (
             host.name, host.address,

@@ -10,7 +10,7 @@ class LabError(Exception):
 
 
 def run(cmd, check=True, input=None, env=None, timeout=120):
-    proc = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout)
+    proc = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise LabError("command failed (%d): %s\n%s" % (proc.returncode, " ".join(cmd),
                                                         (proc.stderr or proc.stdout).strip()))
