@@ -1,0 +1,152 @@
+"""The PostgreSQL connection layer: error classification, conninfo quoting and masking, exec_sql, on mocks and a real cluster."""
+from unittest import mock
+
+import psycopg2
+import pytest
+
+from ansible_collections.genesys_dr.framework.plugins.module_utils import postgres as pgutil
+from ansible_collections.genesys_dr.framework.tests.unit.plugins import pgcluster
+
+
+class FakeModule:
+    def __init__(self, params=None):
+        self.params = params or {}
+
+    def fail_json(self, **kwargs):
+        raise RuntimeError(kwargs)
+
+
+def module_params(**overrides):
+    params = dict(login_host=None, login_port=5432, login_user='postgres', login_password=None, login_unix_socket=None,
+                  login_db='cfgdb', ssl_mode='prefer', ca_cert=None, connect_timeout=10)
+    params.update(overrides)
+    return params
+
+
+@pytest.mark.parametrize('message, kind', [
+    ('connection to server at "10.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "genesys"', pgutil.AUTH_FAILED),
+    ('connection to server at "10.0.0.1", port 5432 failed: fe_sendauth: no password supplied', pgutil.AUTH_FAILED),
+    ('connection to server at "10.0.0.1", port 5432 failed: FATAL:  no pg_hba.conf entry for host "10.0.0.2", user "x", database "y"', pgutil.AUTH_FAILED),
+    ('FATAL:  role "nobody" does not exist', pgutil.AUTH_FAILED),
+    ('connection to server at "10.0.0.1", port 5432 failed: FATAL:  database "cfgdb" does not exist', pgutil.NO_DATABASE),
+    ('connection to server at "10.0.0.1", port 5432 failed: Connection refused\n\tIs the server running on that host', pgutil.UNREACHABLE),
+    ('connection to server at "10.0.0.1", port 5432 failed: timeout expired', pgutil.UNREACHABLE),
+    ('could not translate host name "db.example" to address: Name or service not known', pgutil.UNREACHABLE),
+    ('connection to server at "10.0.0.1", port 5432 failed: FATAL:  the database system is shutting down', pgutil.UNREACHABLE),
+    ('connection to server on socket "/run/postgresql/.s.PGSQL.5432" failed: No such file or directory', pgutil.UNREACHABLE),
+    ('FATAL:  sorry, too many clients already', pgutil.OTHER),
+])
+def test_classify_connect_error(message, kind):
+    assert pgutil.classify_connect_error(message) == kind
+
+
+@pytest.mark.parametrize('kind, advice', [
+    (pgutil.AUTH_FAILED, 'pg_hba.conf'),
+    (pgutil.UNREACHABLE, 'listens on that address and port'),
+    (pgutil.NO_DATABASE, 'Create it or fix the database name'),
+])
+def test_connection_error_messages_say_what_to_fix(kind, advice):
+    message = pgutil.connection_error_message(kind, 'u@h:5432/d', 'detail\n  text', 'the publisher')
+    assert advice in message and 'the publisher at u@h:5432/d' in message and 'detail text' in message
+
+
+def test_conn_params_from_module():
+    kw = pgutil.conn_params_from_module(module_params(login_host='db1', login_password='pw', ca_cert='/ca.pem', login_unix_socket='/run/pg'))
+    assert kw == dict(host='db1', port=5432, user='postgres', password='pw', dbname='cfgdb', sslmode='prefer', sslrootcert='/ca.pem', connect_timeout=10)
+    socket_kw = pgutil.conn_params_from_module(module_params(login_unix_socket='/run/pg'))
+    assert socket_kw['host'] == '/run/pg' and 'password' not in socket_kw and 'sslrootcert' not in socket_kw
+
+
+NASTY = 'p\'a"s s\\w=rd'
+
+
+def test_conninfo_quoting_round_trips_and_masks():
+    params = dict(host='db1', port=5432, dbname='cfg db', user='repl', password=NASTY, sslrootcert=None)
+    conninfo = pgutil.build_conninfo(params)
+    assert pgutil.parse_conninfo(conninfo) == dict(host='db1', port='5432', dbname='cfg db', user='repl', password=NASTY)
+    masked = pgutil.build_conninfo(params, mask_password=True)
+    assert NASTY not in masked and "password='********'" in masked
+    assert pgutil.parse_conninfo(masked)['password'] == pgutil.MASK
+
+
+def test_mask_secrets_hides_raw_and_quoted_forms():
+    text = 'raw %s quoted %s' % (NASTY, pgutil.quote_conninfo_value(NASTY))
+    masked = pgutil.mask_secrets(text, [NASTY, None])
+    assert NASTY not in masked and pgutil.quote_conninfo_value(NASTY) not in masked and masked.count(pgutil.MASK) == 2
+
+
+@pytest.mark.parametrize('lsn, pos', [('0/0', 0), ('16/B374D848', (0x16 << 32) + 0xB374D848), ('0/1926C80', 0x1926C80)])
+def test_lsn_conversions(lsn, pos):
+    assert pgutil.lsn_to_int(lsn) == pos and pgutil.int_to_lsn(pos) == lsn
+    assert pgutil.lsn_to_int(None) is None and pgutil.int_to_lsn(None) is None
+
+
+class Recorder:
+    def __init__(self, cursor):
+        self.module = FakeModule()
+        self.cursor = cursor
+        self.executed_queries = []
+        self.secrets = ['s3cret']
+
+
+def test_exec_sql_check_mode_records_without_executing():
+    cursor = mock.Mock()
+    cursor.mogrify.return_value = b"DROP PUBLICATION \"p\""
+    obj = Recorder(cursor)
+    assert pgutil.exec_sql(obj, 'DROP PUBLICATION "p"', dont_exec=True) is True
+    assert obj.executed_queries == ['DROP PUBLICATION "p"'] and not cursor.execute.called
+
+
+def test_exec_sql_failure_is_masked_and_actionable():
+    cursor = mock.Mock()
+    cursor.execute.side_effect = psycopg2.ProgrammingError('syntax error near s3cret')
+    obj = Recorder(cursor)
+    with pytest.raises(RuntimeError) as failed:
+        pgutil.exec_sql(obj, 'ALTER SUBSCRIPTION s CONNECTION ...', query_text="ALTER SUBSCRIPTION s CONNECTION 'password=********'")
+    result = failed.value.args[0]
+    assert "Cannot execute SQL 'ALTER SUBSCRIPTION s CONNECTION 'password=********''" in result['msg']
+    assert 's3cret' not in repr(result)
+
+
+def test_missing_psycopg2(monkeypatch):
+    monkeypatch.setattr(pgutil, 'HAS_PSYCOPG2', False)
+    monkeypatch.setattr(pgutil, 'PSYCOPG2_IMPORT_ERROR', 'trace')
+    with pytest.raises(RuntimeError) as failed:
+        pgutil.ensure_required_libs(FakeModule())
+    assert 'psycopg2' in failed.value.args[0]['msg'] and failed.value.args[0]['exception'] == 'trace'
+
+
+# --- against a real cluster -------------------------------------------------------------------------
+
+def connect_with(cluster, **overrides):
+    args = cluster.login_args('postgres')
+    params = module_params(**dict(args, **overrides))
+    return pgutil.connect(FakeModule(params))
+
+
+def test_connect_succeeds_over_tcp_and_unix_socket(pg_pair):
+    cluster = pg_pair[0]
+    cluster.ensure_running()
+    conn = connect_with(cluster)
+    assert conn.autocommit and conn.info.dbname == 'postgres'
+    conn.close()
+    conn = connect_with(cluster, login_host=None, login_password=None, login_unix_socket=cluster.dir)
+    assert conn.info.host == cluster.dir
+    conn.close()
+
+
+@pytest.mark.parametrize('overrides, kind, words', [
+    (dict(login_password='wrong'), pgutil.AUTH_FAILED, 'authentication to PostgreSQL'),
+    (dict(login_db='no_such_db'), pgutil.NO_DATABASE, 'does not exist'),
+    (dict(login_port=None), pgutil.UNREACHABLE, 'cannot reach PostgreSQL'),
+])
+def test_connect_failures_are_classified(pg_pair, overrides, kind, words):
+    cluster = pg_pair[0]
+    cluster.ensure_running()
+    if 'login_port' in overrides:
+        overrides = dict(login_port=pgcluster.free_port())
+    with pytest.raises(RuntimeError) as failed:
+        connect_with(cluster, **overrides)
+    result = failed.value.args[0]
+    assert result['connection_error'] == kind and words in result['msg']
+    assert pgcluster.SUPERUSER_PASSWORD not in result['msg']

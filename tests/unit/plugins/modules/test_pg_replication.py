@@ -1,0 +1,487 @@
+"""pg_replication: argument and message paths with mocks, replication paths on two real PostgreSQL 15 clusters."""
+import itertools
+import time
+
+import psycopg2
+import pytest
+
+from ansible_collections.genesys_dr.framework.plugins.modules import pg_replication
+from ansible_collections.genesys_dr.framework.plugins.module_utils import postgres as pgutil
+
+from ansible_collections.genesys_dr.framework.tests.unit.plugins import pgcluster
+from ansible_collections.genesys_dr.framework.tests.unit.plugins.pgcluster import wait_until
+
+CFG_SCHEMA = (
+    'CREATE TABLE cfg_person (dbid serial PRIMARY KEY, name text NOT NULL UNIQUE);'
+    'CREATE TABLE cfg_dn (dbid serial PRIMARY KEY, name text NOT NULL UNIQUE);')
+LOG_SCHEMA = (
+    "CREATE TABLE log_event (db_site text NOT NULL DEFAULT current_setting('genesys.db_site'), id bigserial,"
+    ' message text NOT NULL, PRIMARY KEY (db_site, id));')
+
+_names = itertools.count()
+
+
+def new_db(pair, schema, prefix='cfgdb'):
+    name = '%s_%d' % (prefix, next(_names))
+    for cluster in pair:
+        cluster.sql('postgres', 'CREATE DATABASE %s' % name)
+        cluster.sql(name, schema)
+    return name
+
+
+def pub_args(cluster, db, name, **kwargs):
+    args = cluster.login_args(db)
+    args.update(type='publication', name=name, state='present')
+    args.update(kwargs)
+    return args
+
+
+def sub_args(subscriber, publisher, db, name, publications, state='running', **kwargs):
+    args = subscriber.login_args(db)
+    args.update(type='subscription', name=name, state=state, publications=publications, publisher=publisher.publisher(db),
+                worker_timeout=15, catchup_timeout=30)
+    args.update(kwargs)
+    return args
+
+
+def slots(cluster):
+    return [r[0] for r in cluster.sql('postgres', 'SELECT slot_name FROM pg_replication_slots ORDER BY 1')]
+
+
+def count(cluster, db, query):
+    return cluster.sql(db, query)[0][0]
+
+
+def subscription_row(cluster, db, name):
+    rows = cluster.sql(db, 'SELECT subenabled, subslotname FROM pg_subscription WHERE subname = %s', (name,))
+    return rows[0] if rows else None
+
+
+def assert_no_secret(result):
+    text = repr(result)
+    assert pgcluster.SUPERUSER_PASSWORD not in text
+    assert pgutil.quote_conninfo_value(pgcluster.SUPERUSER_PASSWORD) not in text
+
+
+@pytest.fixture
+def pair(pg_pair):
+    """Both clusters up; every subscription and slot removed after the test."""
+    for cluster in pg_pair:
+        cluster.ensure_running()
+    yield pg_pair
+    for cluster in pg_pair:
+        cluster.ensure_running()
+    for cluster in pg_pair:
+        for sub, db in cluster.sql('postgres', 'SELECT s.subname, d.datname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid'):
+            conn = cluster.connect(db)
+            with conn.cursor() as cur:
+                cur.execute('ALTER SUBSCRIPTION %s DISABLE' % sub)
+                cur.execute('ALTER SUBSCRIPTION %s SET (slot_name = NONE)' % sub)
+                cur.execute('DROP SUBSCRIPTION %s' % sub)
+            conn.close()
+    for cluster in pg_pair:
+        for name in slots(cluster):
+            wait_until(lambda n=name, c=cluster: not c.sql('postgres', 'SELECT active FROM pg_replication_slots WHERE slot_name = %s', (n,))[0][0],
+                       what='slot %s inactive' % name)
+            cluster.sql('postgres', 'SELECT pg_drop_replication_slot(%s)', (name,))
+
+
+# --- argument and message paths (no server needed) -----------------------------------------------
+
+BASE = dict(login_db='cfgdb', login_host='127.0.0.1', login_password='x')
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(type='publication', name='p', state='running', all_tables=True, publications=['p']), 'state=running does not apply to type=publication'),
+    (dict(type='slot', name='s', state='present', all_tables=True), 'state=present does not apply to type=slot'),
+    (dict(type='subscription', name='s', state='present', all_tables=True, publisher=dict(host='h', dbname='d', user='u')),
+     'state=present does not apply to type=subscription'),
+    (dict(type='subscription', name='Bad-Name', state='running', publications=['p'], publisher=dict(host='h', dbname='d', user='u')),
+     'Bad-Name is not a valid replication slot name'),
+    (dict(type='slot', name='Bad-Name', state='absent'), 'Bad-Name is not a valid replication slot name'),
+    (dict(type='subscription', name='s', state='running', publications=['p']), 'publisher'),
+    (dict(type='subscription', name='s', state='stopped', publisher=dict(host='h', dbname='d', user='u')), 'publications'),
+    (dict(type='publication', name='p', state='present'), 'all_tables, tables'),
+    (dict(type='publication', name='p', state='present', all_tables=True, tables=[dict(name='t')]), 'mutually exclusive'),
+])
+def test_argument_errors(module_runner, args, message):
+    result = module_runner(pg_replication, dict(BASE, **args))
+    assert result['failed']
+    assert message in result['msg']
+
+
+def test_missing_psycopg2_is_reported(module_runner, monkeypatch):
+    monkeypatch.setattr(pgutil, 'HAS_PSYCOPG2', False)
+    monkeypatch.setattr(pgutil, 'PSYCOPG2_IMPORT_ERROR', 'ImportError: no psycopg2')
+    result = module_runner(pg_replication, dict(BASE, type='slot', name='s', state='absent'))
+    assert result['failed']
+    assert 'psycopg2' in result['msg'] and 'Failed to import' in result['msg']
+
+
+@pytest.mark.parametrize('pos, block, segment, expected', [
+    (0x1000000 + 40, 8192, 0x1000000, 0x1000000),
+    (3 * 8192 + 24, 8192, 0x1000000, 3 * 8192),
+    (3 * 8192 + 64, 8192, 0x1000000, 3 * 8192 + 64),
+])
+def test_insert_lsn_drops_page_header(monkeypatch, pos, block, segment, expected):
+    publisher = pg_replication.Publisher.__new__(pg_replication.Publisher)
+    publisher._sizes = (block, segment)
+    monkeypatch.setattr(publisher, 'read', lambda query, params=None: [dict(lsn=pgutil.int_to_lsn(pos))], raising=False)
+    assert publisher.insert_lsn() == expected
+
+
+@pytest.mark.parametrize('state, status', [
+    (dict(exists=False), 'absent'),
+    (dict(exists=True, enabled=True, worker_pid=12, streaming=True), 'running'),
+    (dict(exists=True, enabled=True, worker_pid=12, streaming=False), 'enabled_not_streaming'),
+    (dict(exists=True, enabled=True, worker_pid=None, streaming=False), 'enabled_not_streaming'),
+    (dict(exists=True, enabled=False, slot_name=None), 'stopped'),
+    (dict(exists=True, enabled=False, slot_name='s'), 'disabled_with_slot'),
+])
+def test_status_of(state, status):
+    assert pg_replication.Subscription.status_of(state) == status
+
+
+# --- publications on a real cluster ----------------------------------------------------------------
+
+def test_publication_row_filter_idempotent_and_changed_in_place(pair, module_runner):
+    a = pair[0]
+    db = new_db([a], LOG_SCHEMA, 'logdb')
+    args = pub_args(a, db, 'logdb_pub', tables=[dict(name='log_event', row_filter="db_site = 'site_a'")], publish=['insert'])
+
+    checked = module_runner(pg_replication, args, check_mode=True)
+    assert checked['changed'] and checked['queries'][0].startswith('CREATE PUBLICATION "logdb_pub" FOR TABLE "public"."log_event"')
+    assert not a.sql(db, "SELECT 1 FROM pg_publication WHERE pubname = 'logdb_pub'")
+
+    created = module_runner(pg_replication, args, diff=True)
+    assert created['changed'], created
+    assert a.sql(db, "SELECT tablename, rowfilter FROM pg_publication_tables WHERE pubname = 'logdb_pub'") == [('log_event', "(db_site = 'site_a'::text)")]
+    assert a.sql(db, "SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = 'logdb_pub'") == [(True, False, False, False)]
+    assert created['publication']['tables'] == [dict(name='public.log_event', row_filter="(db_site = 'site_a'::text)")]
+    assert created['diff']['before']['exists'] is False and created['diff']['after']['exists'] is True
+
+    again = module_runner(pg_replication, args)
+    assert not again['changed'], again['queries']
+
+    changed = module_runner(pg_replication, dict(args, tables=[dict(name='public.log_event', row_filter="db_site = 'site_b'")], publish=['insert', 'truncate']))
+    assert changed['changed']
+    assert [q.split(' SET ')[0] for q in changed['queries']] == ['ALTER PUBLICATION "logdb_pub"', 'ALTER PUBLICATION "logdb_pub"']
+    assert a.sql(db, "SELECT rowfilter FROM pg_publication_tables WHERE pubname = 'logdb_pub'") == [("(db_site = 'site_b'::text)",)]
+    assert a.sql(db, "SELECT pubinsert, pubtruncate FROM pg_publication WHERE pubname = 'logdb_pub'") == [(True, True)]
+
+    to_all = module_runner(pg_replication, pub_args(a, db, 'logdb_pub', all_tables=True))
+    assert to_all['changed'] and to_all['publication']['all_tables']
+    assert a.sql(db, "SELECT puballtables FROM pg_publication WHERE pubname = 'logdb_pub'") == [(True,)]
+
+    emptied = module_runner(pg_replication, pub_args(a, db, 'logdb_pub', all_tables=False))
+    assert [q.split(' ')[0] for q in emptied['queries']] == ['DROP', 'CREATE'] and emptied['publication']['all_tables'] is False
+    assert a.sql(db, "SELECT puballtables, (SELECT count(*) FROM pg_publication_tables WHERE pubname = 'logdb_pub') FROM pg_publication") == [(False, 0)]
+
+    dropped = module_runner(pg_replication, pub_args(a, db, 'logdb_pub', state='absent'))
+    assert dropped['changed'] and not a.sql(db, "SELECT 1 FROM pg_publication WHERE pubname = 'logdb_pub'")
+    assert not module_runner(pg_replication, pub_args(a, db, 'logdb_pub', state='absent'))['changed']
+
+
+def test_publication_refuses_definitions_that_would_break_the_publisher(pair, module_runner):
+    a = pair[0]
+    db = new_db([a], LOG_SCHEMA + 'CREATE TABLE no_key (v text);')
+    bad_filter = module_runner(pg_replication, pub_args(a, db, 'p', tables=[dict(name='log_event', row_filter='no_such_column = 1')]))
+    assert bad_filter['failed'] and 'not valid' in bad_filter['msg'] and 'no_such_column' in bad_filter['msg']
+
+    no_identity = module_runner(pg_replication, pub_args(a, db, 'p', tables=[dict(name='no_key')], publish=['insert', 'update']))
+    assert no_identity['failed'] and 'refuse client UPDATE on table public.no_key' in no_identity['msg']
+
+    outside_identity = module_runner(pg_replication, pub_args(a, db, 'p', tables=[dict(name='log_event', row_filter="message <> ''")], publish=['delete']))
+    assert outside_identity['failed'] and 'replica identity' in outside_identity['msg']
+
+    missing = module_runner(pg_replication, pub_args(a, db, 'p', tables=[dict(name='nope')]))
+    assert missing['failed'] and 'table nope of publication p does not exist' in missing['msg']
+    assert not a.sql(db, 'SELECT pubname FROM pg_publication')
+
+
+# --- subscriptions on two real clusters -----------------------------------------------------------------
+
+def test_subscription_copy_stream_catchup_and_masked_password(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 50) i")
+    assert not module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True)).get('failed')
+    args = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], copy_data=True, wait_for_catchup=True)
+
+    checked = module_runner(pg_replication, args, check_mode=True)
+    assert checked['changed'] and 'CREATE SUBSCRIPTION "cfg_a_to_b"' in checked['queries'][0]
+    assert subscription_row(b, db, 'cfg_a_to_b') is None
+    assert_no_secret(checked)
+
+    created = module_runner(pg_replication, args)
+    assert created['changed'], created
+    assert_no_secret(created)
+    assert "password=''********''" in created['queries'][0]
+    sub = created['subscription']
+    assert sub['status'] == 'running' and sub['worker_pid'] and sub['slot_name'] == 'cfg_a_to_b'
+    assert "password='********'" in sub['conninfo']
+    assert sorted(t['state'] for t in sub['tables']) == ['ready', 'ready']
+    assert created['catchup']['mode'] == 'publisher' and created['publisher_reachable'] is True
+    assert created['lag_bytes'] is not None and created['slot']['exists']
+    assert count(b, db, 'SELECT count(*) FROM cfg_person') == 50
+
+    # The server-side connection string carries the real password (quoted) and works.
+    conninfo = b.sql(db, "SELECT subconninfo FROM pg_subscription WHERE subname = 'cfg_a_to_b'")[0][0]
+    assert psycopg2.extensions.parse_dsn(conninfo)['password'] == pgcluster.SUPERUSER_PASSWORD
+
+    a.sql(db, "INSERT INTO cfg_person (name) VALUES ('streamed')")
+    caught = module_runner(pg_replication, args)
+    assert not caught['changed'], caught['queries']
+    assert pgutil.lsn_to_int(caught['catchup']['confirmed_flush_lsn']) >= pgutil.lsn_to_int(caught['catchup']['target_lsn'])
+    # Read back with a separate connection: the row is there as soon as the module says caught up.
+    assert count(b, db, "SELECT count(*) FROM cfg_person WHERE name = 'streamed'") == 1
+
+
+def test_copy_refuses_non_empty_tables_unless_truncate(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    a.sql(db, "INSERT INTO cfg_person (name) VALUES ('from_a')")
+    b.sql(db, "INSERT INTO cfg_person (name) VALUES ('diverged_b')")
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    args = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], copy_data=True, wait_for_catchup=True)
+
+    refused = module_runner(pg_replication, args)
+    assert refused['failed'] and 'refusing to copy' in refused['msg'] and 'public.cfg_person' in refused['msg']
+    assert 'public.cfg_dn' not in refused['msg']
+    assert subscription_row(b, db, 'cfg_a_to_b') is None and count(b, db, 'SELECT count(*) FROM cfg_person') == 1
+
+    done = module_runner(pg_replication, dict(args, truncate_before_copy=True))
+    assert done['changed'] and 'TRUNCATE "public"."cfg_person"' in done['queries']
+    assert b.sql(db, 'SELECT name FROM cfg_person') == [('from_a',)]
+
+
+def test_stop_leaves_no_slot_and_restart_streams_from_fresh_slot(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    assert module_runner(pg_replication, running)['changed']
+    assert slots(a) == ['cfg_a_to_b']
+
+    stopped_args = dict(running, state='stopped')
+    checked = module_runner(pg_replication, stopped_args, check_mode=True)
+    assert checked['changed']
+    assert checked['queries'][:2] == ['ALTER SUBSCRIPTION "cfg_a_to_b" DISABLE', 'ALTER SUBSCRIPTION "cfg_a_to_b" SET (slot_name = NONE)']
+    assert 'pg_drop_replication_slot' in checked['queries'][2] and checked['queries'][2].startswith('/* on publisher')
+    assert subscription_row(b, db, 'cfg_a_to_b') == (True, 'cfg_a_to_b') and slots(a) == ['cfg_a_to_b']
+
+    stopped = module_runner(pg_replication, stopped_args, diff=True)
+    assert stopped['changed'] and stopped['subscription']['status'] == 'stopped'
+    assert stopped['diff']['before']['status'] == 'running' and stopped['diff']['after']['status'] == 'stopped'
+    assert subscription_row(b, db, 'cfg_a_to_b') == (False, None)
+    assert slots(a) == []
+    assert not module_runner(pg_replication, stopped_args)['changed']
+
+    a.sql(db, "INSERT INTO cfg_person (name) VALUES ('while_stopped')")
+    restarted = module_runner(pg_replication, dict(running, wait_for_catchup=True))
+    assert restarted['changed'] and restarted['subscription']['status'] == 'running'
+    assert any('pg_create_logical_replication_slot' in q for q in restarted['queries'])
+    assert slots(a) == ['cfg_a_to_b']
+    a.sql(db, "INSERT INTO cfg_person (name) VALUES ('after_start')")
+    assert not module_runner(pg_replication, dict(running, wait_for_catchup=True))['changed']
+    names = [r[0] for r in b.sql(db, 'SELECT name FROM cfg_person ORDER BY 1')]
+    # A fresh slot starts at the publisher's current position: what was committed while stopped is not replayed.
+    assert names == ['after_start']
+
+
+def test_catchup_with_publisher_killed_then_orphan_slot_cleanup(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    assert module_runner(pg_replication, running)['changed']
+    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 20) i")
+    wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == 20, what='rows streamed')
+    a.kill()
+    try:
+        drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
+        assert not drained.get('failed'), drained
+        assert drained['publisher_reachable'] is False
+        assert drained['catchup']['mode'] == 'received' and drained['catchup']['applied_lsn']
+        assert drained['orphaned_slots'] == ['cfg_a_to_b'] and drained['lag_bytes'] is None
+        assert any('cfg_a_to_b' in w and 'retaining WAL' in w for w in drained['warnings'])
+        assert subscription_row(b, db, 'cfg_a_to_b') == (False, None)
+        assert count(b, db, 'SELECT count(*) FROM cfg_person') == 20
+    finally:
+        a.start()
+    assert slots(a) == ['cfg_a_to_b']
+    cleaned = module_runner(pg_replication, dict(running, state='stopped'))
+    assert cleaned['changed'] and cleaned['publisher_reachable'] and slots(a) == []
+
+
+def test_absent_with_publisher_gone_and_slot_type_drops_orphan(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    module_runner(pg_replication, running)
+    a.kill()
+    try:
+        started = time.monotonic()
+        gone = module_runner(pg_replication, dict(running, state='absent'))
+        assert gone['changed'] and not gone.get('failed'), gone
+        assert time.monotonic() - started < 15
+        assert gone['orphaned_slots'] == ['cfg_a_to_b'] and subscription_row(b, db, 'cfg_a_to_b') is None
+    finally:
+        a.start()
+    slot_args = dict(a.login_args(db), type='slot', name='cfg_a_to_b', state='absent')
+    assert module_runner(pg_replication, slot_args, check_mode=True)['changed'] and slots(a) == ['cfg_a_to_b']
+    dropped = module_runner(pg_replication, slot_args)
+    assert dropped['changed'] and dropped['initial_state']['exists'] and slots(a) == []
+    assert not module_runner(pg_replication, slot_args)['changed']
+
+
+def test_active_slot_is_not_dropped(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    module_runner(pg_replication, sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub']))
+    wait_until(lambda: a.sql('postgres', "SELECT active FROM pg_replication_slots WHERE slot_name = 'cfg_a_to_b'")[0][0], what='slot active')
+    refused = module_runner(pg_replication, dict(a.login_args(db), type='slot', name='cfg_a_to_b', state='absent'))
+    assert refused['failed'] and 'in use by WAL sender' in refused['msg'] and slots(a) == ['cfg_a_to_b']
+
+
+def test_max_lag_bytes_refuses_and_changes_nothing(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    module_runner(pg_replication, running)
+    blocker = b.connect(db)
+    try:
+        # The apply worker waits for this lock, so the subscriber falls behind.
+        blocker.autocommit = False
+        blocker.cursor().execute('LOCK TABLE cfg_person IN ACCESS EXCLUSIVE MODE')
+        a.sql(db, "INSERT INTO cfg_person (name) SELECT repeat('x', 200) || i FROM generate_series(1, 2000) i")
+        refused = module_runner(pg_replication, dict(running, state='stopped', max_lag_bytes=10000))
+        assert refused['failed'] and 'more than max_lag_bytes 10000' in refused['msg'], refused
+        assert refused['lag_bytes'] > 10000
+        assert subscription_row(b, db, 'cfg_a_to_b') == (True, 'cfg_a_to_b') and slots(a) == ['cfg_a_to_b']
+
+        timed_out = module_runner(pg_replication, dict(running, wait_for_catchup=True, catchup_timeout=1))
+        assert timed_out['failed'] and 'has not caught up' in timed_out['msg'] and 'bytes' in timed_out['msg']
+    finally:
+        blocker.rollback()
+        blocker.close()
+    passed = module_runner(pg_replication, dict(running, max_lag_bytes=10 ** 9, wait_for_catchup=True))
+    assert not passed.get('failed') and passed['lag_bytes'] < 10 ** 9
+    assert count(b, db, 'SELECT count(*) FROM cfg_person') == 2000
+
+    stopped = module_runner(pg_replication, dict(running, state='stopped'))
+    assert stopped['changed']
+    unmeasurable = module_runner(pg_replication, dict(running, max_lag_bytes=10 ** 9))
+    assert unmeasurable['failed'] and 'cannot measure the lag' in unmeasurable['msg']
+    assert subscription_row(b, db, 'cfg_a_to_b') == (False, None)
+
+
+def test_bidirectional_row_filtered_replication_does_not_loop(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, LOG_SCHEMA, 'logdb')
+    for cluster, site in ((a, 'site_a'), (b, 'site_b')):
+        cluster.sql('postgres', "ALTER DATABASE %s SET genesys.db_site = '%s'" % (db, site))
+        result = module_runner(pg_replication, pub_args(cluster, db, 'log_pub', publish=['insert'],
+                                                        tables=[dict(name='public.log_event', row_filter="db_site = '%s'" % site)]))
+        assert result['changed'], result
+    a_to_b = sub_args(b, a, db, 'log_a_to_b', ['log_pub'], wait_for_catchup=True)
+    b_to_a = sub_args(a, b, db, 'log_b_to_a', ['log_pub'], wait_for_catchup=True)
+    assert module_runner(pg_replication, a_to_b)['changed']
+    assert module_runner(pg_replication, b_to_a)['changed']
+
+    a.sql(db, "INSERT INTO log_event (message) VALUES ('written at a')")
+    b.sql(db, "INSERT INTO log_event (message) VALUES ('written at b')")
+    for _round in range(2):
+        for args in (a_to_b, b_to_a):
+            result = module_runner(pg_replication, args)
+            assert not result['changed'] and result['catchup']['mode'] == 'publisher'
+    expected = [('site_a', 'written at a'), ('site_b', 'written at b')]
+    for cluster in (a, b):
+        assert cluster.sql(db, 'SELECT db_site, message FROM log_event ORDER BY 1') == expected
+        assert cluster.sql(db, 'SELECT apply_error_count, sync_error_count FROM pg_stat_subscription_stats') == [(0, 0)]
+
+
+def test_creating_needs_reachable_publisher_and_existing_publication(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    unreachable = module_runner(pg_replication, dict(sub_args(b, a, db, 's', ['cfg_pub']), publisher=dict(a.publisher(db), port=pgcluster.free_port())))
+    assert unreachable['failed'] and 'cannot start subscription s' in unreachable['msg'] and 'cannot reach the publisher' in unreachable['msg']
+    bad_password = module_runner(pg_replication, dict(sub_args(b, a, db, 's', ['cfg_pub']), publisher=dict(a.publisher(db), password='wrong')))
+    assert bad_password['failed'] and 'authentication to the publisher' in bad_password['msg']
+    no_pub = module_runner(pg_replication, sub_args(b, a, db, 's', ['cfg_pub']))
+    assert no_pub['failed'] and 'publication(s) cfg_pub do not exist on the publisher' in no_pub['msg']
+    assert subscription_row(b, db, 's') is None
+
+
+def test_stopped_subscription_created_without_stream_then_started(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    stopped_args = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], state='stopped')
+    created = module_runner(pg_replication, stopped_args)
+    assert created['changed'] and created['subscription']['status'] == 'stopped'
+    assert sorted(t['state'] for t in created['subscription']['tables']) == ['ready', 'ready']
+    assert slots(a) == [] and not module_runner(pg_replication, stopped_args)['changed']
+    started = module_runner(pg_replication, dict(stopped_args, state='running'))
+    assert started['changed'] and started['subscription']['status'] == 'running'
+    a.sql(db, "INSERT INTO cfg_dn (name) VALUES ('dn1')")
+    module_runner(pg_replication, dict(stopped_args, state='running', wait_for_catchup=True))
+    assert b.sql(db, 'SELECT name FROM cfg_dn') == [('dn1',)]
+
+
+def test_resync_by_copy_recreates_a_stopped_subscription(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    stopped_args = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], state='stopped')
+    module_runner(pg_replication, stopped_args)
+    old_oid = b.sql(db, "SELECT oid FROM pg_subscription WHERE subname = 'cfg_a_to_b'")[0][0]
+    a.sql(db, "INSERT INTO cfg_person (name) VALUES ('a1'), ('a2')")
+    b.sql(db, "INSERT INTO cfg_person (name) VALUES ('diverged_at_b')")
+    resync = dict(stopped_args, state='running', copy_data=True, wait_for_catchup=True)
+
+    refused = module_runner(pg_replication, resync)
+    assert refused['failed'] and 'refusing to copy' in refused['msg']
+    assert subscription_row(b, db, 'cfg_a_to_b') == (False, None) and refused.get('queries') == []
+
+    checked = module_runner(pg_replication, dict(resync, truncate_before_copy=True), check_mode=True)
+    assert [q.split(' ')[0] for q in checked['queries']] == ['DROP', 'TRUNCATE', 'CREATE']
+    assert b.sql(db, 'SELECT name FROM cfg_person') == [('diverged_at_b',)]
+
+    done = module_runner(pg_replication, dict(resync, truncate_before_copy=True))
+    assert done['changed'] and done['catchup']['mode'] == 'publisher'
+    assert done['subscription']['oid'] != old_oid
+    assert b.sql(db, 'SELECT name FROM cfg_person ORDER BY 1') == [('a1',), ('a2',)]
+
+
+def test_running_subscription_follows_tables_added_to_the_publication(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', tables=[dict(name='cfg_person')]))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], copy_data=True, wait_for_catchup=True)
+    assert [t['name'] for t in module_runner(pg_replication, running)['subscription']['tables']] == ['public.cfg_person']
+    a.sql(db, "INSERT INTO cfg_dn (name) VALUES ('dn_before_added')")
+    assert module_runner(pg_replication, pub_args(a, db, 'cfg_pub', tables=[dict(name='cfg_person'), dict(name='cfg_dn')]))['changed']
+
+    followed = module_runner(pg_replication, running)
+    assert followed['changed'] and 'ALTER SUBSCRIPTION "cfg_a_to_b" REFRESH PUBLICATION WITH (copy_data = true)' in followed['queries']
+    assert [(t['name'], t['state']) for t in followed['subscription']['tables']] == [('public.cfg_dn', 'ready'), ('public.cfg_person', 'ready')]
+    assert b.sql(db, 'SELECT name FROM cfg_dn') == [('dn_before_added',)]
+    assert not module_runner(pg_replication, running)['changed']
+
+
+def test_stop_waits_for_catchup_with_reachable_publisher(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    module_runner(pg_replication, running)
+    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 500) i")
+    stopped = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
+    assert stopped['changed'] and stopped['catchup']['mode'] == 'publisher'
+    assert count(b, db, 'SELECT count(*) FROM cfg_person') == 500 and slots(a) == []
+    again = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
+    assert not again['changed'] and again['catchup']['mode'] == 'skipped'
