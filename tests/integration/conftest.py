@@ -7,6 +7,8 @@ never trusts the component it checks.
 """
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -23,11 +25,11 @@ sys.path.insert(0, LAB_DIR)
 from genesys_lab import apps as lab_apps  # noqa: E402  pylint: disable=wrong-import-position
 from genesys_lab import lab as lab_mod  # noqa: E402  pylint: disable=wrong-import-position
 from genesys_lab.postgres import PG_PORT  # noqa: E402  pylint: disable=wrong-import-position
-from genesys_lab.topology import TSIG_KEY_NAME, ZONE, MASTER_NAME, state_dir  # noqa: E402  pylint: disable=wrong-import-position
+from genesys_lab.topology import TSIG_KEY_NAME, ZONE, MASTER_NAME  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def run(cmd, check=True, timeout=120, **kw):
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, **kw)
     if check and proc.returncode != 0:
         raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(cmd), proc.returncode, proc.stdout, proc.stderr))
     return proc
@@ -51,6 +53,9 @@ class Lab:
         self.topo = lab_mod.load()
         self.secrets = lab_mod.load_secrets()
         self.master_fqdn = "%s.%s" % (MASTER_NAME, ZONE)
+        # stdout + stderr of the last ansible() run: Ansible 2.19 shows module warnings
+        # there only, the --tree results do not hold them.
+        self.last_ansible_output = ""
 
     def host(self, name):
         return self.topo.host(name)
@@ -74,6 +79,33 @@ class Lab:
     def dig(self, server, name, rtype="A"):
         out = run(["dig", "+short", "+time=1", "+tries=1", "@" + server.address, name, rtype], check=False).stdout
         return sorted(out.split())
+
+    def dig_txt(self, server, name):
+        """The TXT records of name as server answers: a sorted list of records, each the list of its strings."""
+        out = run(["dig", "+short", "+time=1", "+tries=1", "@" + server.address, name, "TXT"], check=False).stdout
+        return sorted(shlex.split(line) for line in out.splitlines() if line.strip())
+
+    def zone_journal(self):
+        """The primary's journal of dynamic updates (named-journalprint), one dict per
+        transaction: old and new SOA serial, deleted and added records as (name, type, rdata)."""
+        path = os.path.join(self.topo.dns_primary.dir, "named", "%s.db.jnl" % ZONE)
+        if not os.path.exists(path):
+            return []
+        transactions = []
+        for line in run(["named-journalprint", path]).stdout.splitlines():
+            parts = line.split(None, 5)
+            if len(parts) < 6 or parts[0] not in ("add", "del"):
+                continue
+            op, name, rtype, rdata = parts[0], parts[1].lower(), parts[4].upper(), parts[5].strip()
+            if rtype == "SOA" and name == ZONE + ".":
+                serial = int(rdata.split()[2])
+                if op == "del":
+                    transactions.append(dict(old=serial, new=None, deleted=[], added=[]))
+                else:
+                    transactions[-1]["new"] = serial
+                continue
+            transactions[-1]["deleted" if op == "del" else "added"].append((name, rtype, rdata))
+        return transactions
 
     def nsupdate(self, script):
         key = "hmac-sha256:%s:%s" % (TSIG_KEY_NAME, self.secrets["tsig_secret"])
@@ -136,16 +168,22 @@ class Lab:
             cmd += ["-e", json.dumps(extra_vars)]
         proc = run(cmd, check=False, cwd=TOP, env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, "ansible.cfg")),
                    timeout=timeout)
+        self.last_ansible_output = proc.stdout + proc.stderr
         try:
             results = {}
             for host in os.listdir(tree):
                 with open(os.path.join(tree, host)) as f:
                     results[host] = json.load(f)
+                # Ansible 2.19 leaves failed/unreachable out of the --tree results: take them from
+                # the status line it prints per host ("HOST | FAILED! =>").
+                status = re.search(r"^%s \| (FAILED!|UNREACHABLE!)" % re.escape(host), self.last_ansible_output, re.M)
+                if status:
+                    results[host].setdefault("failed" if status.group(1) == "FAILED!" else "unreachable", True)
         finally:
             shutil.rmtree(tree, ignore_errors=True)
         if not results:
-            raise AssertionError("ansible %s -m %s returned nothing:\n%s\n%s" % (pattern, module, proc.stdout,
-                                                                               proc.stderr))
+            raise AssertionError("ansible %s -m %s returned nothing:\n%s\n%s"
+                                 % (pattern, module, proc.stdout, proc.stderr))
         return results
 
     def tcp_connect(self, host, address, port, timeout=2.0):

@@ -1,0 +1,314 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2025, Genesys DR framework team
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: dns_record
+short_description: Change DNS records in one atomic TSIG-signed dynamic update and verify that every server serves them
+version_added: 0.1.0
+description:
+  - Changes several DNS records of one zone in ONE RFC 2136 UPDATE sent to the zone's primary,
+    signed with a TSIG key (hmac-sha256 by default). Either all changes are applied or none.
+  - Supports compare-and-swap per record (O(records[].expect)), sent as UPDATE prerequisites, so a
+    switch of the master name is only made if the name still points where the caller believes.
+  - Reads the current records from the primary with signed queries first; records that already
+    hold the wanted data are not touched, and when all do no update is sent.
+  - Reads the result back from the primary and then waits until every server in O(verify_servers)
+    serves the new SOA serial and the new data.
+author:
+  - Genesys DR framework team (!UNKNOWN)
+extends_documentation_fragment:
+  - genesys_dr.framework.dns
+  - genesys_dr.framework.dns.records
+  - genesys_dr.framework.dns.verify
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the current records and the servers' answers, returns the UPDATE it would send in RV(update) and sends nothing.
+  diff_mode:
+    support: full
+    details: Before and after are the rrsets in zone-file text.
+  platform:
+    platforms: posix
+options:
+  records:
+    description:
+      - The records to change, all in ONE atomic UPDATE.
+    required: true
+'''
+
+EXAMPLES = r'''
+- name: Point the master Configuration Server name at site2, only if it still points at site1
+  genesys_dr.framework.dns_record:
+    server: "{{ dns_primary_address }}"
+    zone: "{{ dns_zone }}"
+    key_name: "{{ dns_tsig_key_name }}"
+    key_secret: "{{ dns_tsig_key_secret }}"
+    records:
+      - name: cs-master
+        type: A
+        ttl: 30
+        value: ["{{ site2_mgmt_address }}"]
+        expect: ["{{ site1_mgmt_address }}"]
+    verify_servers: "{{ dns_authoritative_servers }}"
+    verify_timeout: 30
+
+- name: Change an A record and a TXT record together, with the key from a BIND key file
+  genesys_dr.framework.dns_record:
+    server: ns1.example.com
+    zone: example.com
+    key_file: /etc/genesys-dr/tsig.key
+    records:
+      - name: app
+        type: A
+        value: [192.0.2.10]
+      - name: _app-info
+        type: TXT
+        value: ["owner=genesys", "site=site1"]
+
+- name: Remove a record, and verify both secondaries except the one of a lost site
+  genesys_dr.framework.dns_record:
+    server: ns1.example.com
+    zone: example.com
+    key_file: /etc/genesys-dr/tsig.key
+    records:
+      - name: old-host
+        type: A
+        state: absent
+    verify_servers:
+      - name: ns2.example.com
+      - name: ns3.example.com
+        skip: true
+        skip_reason: site2 is lost
+'''
+
+RETURN = r'''
+records:
+  description: One entry per requested record, in the order of O(records).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Absolute owner name.
+      type: str
+      sample: cs-master.example.com.
+    type:
+      description: Record type.
+      type: str
+      sample: A
+    state:
+      description: The requested state.
+      type: str
+      sample: present
+    changed:
+      description: Whether the update changes this rrset.
+      type: bool
+    compare_and_swap:
+      description:
+        - V(none) without O(records[].expect), V(expected) when the current data was the expected one,
+          V(already_target) when the record already held the wanted data (expectation satisfied by the result).
+      type: str
+      sample: expected
+    before:
+      description: The rrset at the primary before the update.
+      type: dict
+      contains:
+        exists:
+          description: Whether the rrset exists.
+          type: bool
+        ttl:
+          description: TTL, null when the rrset does not exist.
+          type: int
+        value:
+          description: Data in the format of O(records[].value).
+          type: list
+          elements: str
+        rdata:
+          description: Each record's data in zone-file syntax.
+          type: list
+          elements: str
+    after:
+      description:
+        - The rrset read back from the primary after the update (without an update, the same as RV(records[].before)).
+        - In check mode, the rrset the update would produce.
+      type: dict
+      contains:
+        exists:
+          description: Whether the rrset exists.
+          type: bool
+        ttl:
+          description: TTL, null when the rrset does not exist.
+          type: int
+        value:
+          description: Data in the format of O(records[].value).
+          type: list
+          elements: str
+        rdata:
+          description: Each record's data in zone-file syntax.
+          type: list
+          elements: str
+update:
+  description: The UPDATE in nsupdate syntax (also in check mode, where it is not sent).
+  returned: always
+  type: dict
+  contains:
+    zone:
+      description: The zone updated.
+      type: str
+      sample: example.com.
+    prerequisites:
+      description: The prerequisites (compare-and-swap conditions).
+      type: list
+      elements: str
+      sample: ["prereq yxrrset cs-master.example.com. A 192.0.2.10"]
+    changes:
+      description: The changes; empty when nothing needs to change.
+      type: list
+      elements: str
+      sample: ["update delete cs-master.example.com. A", "update add cs-master.example.com. 30 A 192.0.2.20"]
+    sent:
+      description: Whether the update was sent and accepted.
+      type: bool
+serial:
+  description:
+    - The SOA serial of the zone read from the primary after the update (or now, when nothing was sent).
+    - On failure the last serial read, null when the primary could not be read at all.
+  returned: always
+  type: int
+  sample: 2025010105
+servers:
+  description: What each server of O(verify_servers) served at the end.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The server's name as given.
+      type: str
+    address:
+      description: The address queried.
+      type: str
+    port:
+      description: The port queried.
+      type: int
+    skipped:
+      description: Whether the server was skipped (not queried).
+      type: bool
+    skip_reason:
+      description: Why it was skipped.
+      type: str
+    serial:
+      description: The SOA serial it served last, null if it never answered.
+      type: int
+    answer:
+      description: Per record (C(<name> <type>)), the data it served last, in the format of O(records[].value).
+      type: dict
+      sample: {"cs-master.example.com. A": ["192.0.2.20"]}
+    in_sync:
+      description: Whether it serves a serial at least RV(serial) and exactly the records of RV(records[].after); null when skipped.
+      type: bool
+    error:
+      description: The last error querying it, null if none.
+      type: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
+    DNS_CONNECTION_MUTUALLY_EXCLUSIVE,
+    DNS_CONNECTION_REQUIRED_BY,
+    DNS_CONNECTION_REQUIRED_ONE_OF,
+    DNSPYTHON_IMPORT_ERROR,
+    HAS_DNSPYTHON,
+    DNSClient,
+    DNSError,
+    apply_update,
+    build_update,
+    check_conflicts,
+    dns_connection_argument_spec,
+    dns_records_argument_spec,
+    dns_verify_argument_spec,
+    out_of_sync_message,
+    plan_records,
+    records_from_params,
+    rrsets_diff,
+    update_lines,
+    wait_for_servers,
+)
+
+
+class DnsRecords(object):
+    """Plan, send, read back and verify one atomic record update."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.result = dict(changed=False, records=[], serial=None, servers=[],
+                           update=dict(zone=self.params['zone'], prerequisites=[], changes=[], sent=False))
+
+    def run(self):
+        check_mode = self.module.check_mode
+        client = DNSClient.from_params(self.params)
+        self.result['update']['zone'] = client.zone.to_text()
+        # Zone, reachability and key are checked once before anything is planned.
+        self.result['serial'] = client.read_serial()
+        plans = plan_records(client, records_from_params(self.params['records'], client.zone))
+        self.result['records'] = [plan.to_result() for plan in plans]
+        check_conflicts(plans)
+        update = build_update(client, plans)
+        self.result['update'].update(update_lines(update))
+        self.result['changed'] = update is not None
+        if update is None:
+            afters = [plan.before for plan in plans]
+        elif check_mode:
+            afters = [plan.after for plan in plans]
+        else:
+            afters = apply_update(client, update, plans)
+            self.result['update']['sent'] = True
+            for entry, observed in zip(self.result['records'], afters):
+                entry['after'] = observed.to_dict()
+        if self.module._diff:
+            self.result['diff'] = rrsets_diff([plan.before for plan in plans], afters, 'zone %s' % client.zone)
+        self.result['serial'] = client.read_serial()
+        timeout = self.params['verify_timeout']
+        self.result['servers'], warnings = wait_for_servers(client, self.params['verify_servers'], afters, self.result['serial'],
+                                                            timeout, wait=not check_mode)
+        for warning in warnings:
+            self.module.warn(warning)
+        if not check_mode:
+            message = out_of_sync_message(self.result['servers'], self.result['serial'], timeout)
+            if message:
+                raise DNSError(message, 'verify')
+        return self.result
+
+
+def main():
+    argument_spec = dns_connection_argument_spec()
+    argument_spec['records'] = dns_records_argument_spec()
+    argument_spec['records']['required'] = True
+    argument_spec.update(dns_verify_argument_spec())
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=DNS_CONNECTION_MUTUALLY_EXCLUSIVE,
+        required_one_of=DNS_CONNECTION_REQUIRED_ONE_OF,
+        required_by=DNS_CONNECTION_REQUIRED_BY,
+        supports_check_mode=True,
+    )
+    if not HAS_DNSPYTHON:
+        module.fail_json(msg=missing_required_lib('dnspython'), exception=DNSPYTHON_IMPORT_ERROR)
+    runner = DnsRecords(module)
+    try:
+        module.exit_json(**runner.run())
+    except DNSError as exc:
+        module.fail_json(msg=str(exc), **runner.result)
+
+
+if __name__ == '__main__':
+    main()
