@@ -22,8 +22,10 @@ description:
     exactly equal arguments) among the processes of the module's own network namespace,
     zombies excluded. Their connections are the sockets in C(/proc/net/tcp) and
     C(/proc/net/tcp6) whose inode is open in C(/proc/<pid>/fd) of a proxy process, so a
-    connection of another program on the host never counts. Run the module as root
-    (become) or as the proxies' user.
+    connection of another program on the host never counts. Connections a proxy accepted on
+    its own listening ports (from the applications it serves) are reported in RV(connections)
+    but never count as, or are mistaken in error messages for, a connection to a master.
+    Run the module as root (become) or as the proxies' user.
 options:
   name:
     description:
@@ -291,11 +293,17 @@ class ProxyReconnect:
         for name in self.names:
             processes = find_app_processes(name)
             try:
-                sockets = [(info, sock) for info, sock in process_tcp_sockets(processes) if sock.state != 'LISTEN']
+                held = process_tcp_sockets(processes)
             except ProcAccessError as exc:
                 self.module.fail_json(msg=str(exc), elapsed=self.elapsed())
-            master = [sock for dummy, sock in sockets if self.is_master(sock)]
-            seen.append({'name': name, 'processes': processes, 'sockets': sockets, 'master': master[0].remote if master else ''})
+            listen_ports = set(sock.local_port for dummy, sock in held if sock.state == 'LISTEN')
+            sockets = [(info, sock) for info, sock in held if sock.state != 'LISTEN']
+            # Connections the proxy accepted on its own ports come from the applications it
+            # serves; only the ones it opened can lead to a master.
+            outbound = [(info, sock) for info, sock in sockets if sock.local_port not in listen_ports]
+            master = [sock for dummy, sock in outbound if self.is_master(sock)]
+            seen.append({'name': name, 'processes': processes, 'sockets': sockets, 'outbound': outbound,
+                         'inbound': len(sockets) - len(outbound), 'master': master[0].remote if master else ''})
         return seen
 
     def missing(self, seen):
@@ -386,8 +394,8 @@ class ProxyReconnect:
 
     def explain(self, entry):
         pids = ', '.join(str(p.pid) for p in entry['processes'])
-        established = [sock.remote for dummy, sock in entry['sockets'] if sock.state == 'ESTABLISHED']
-        trying = [sock.remote for dummy, sock in entry['sockets'] if sock.state == 'SYN_SENT']
+        established = [sock.remote for dummy, sock in entry['outbound'] if sock.state == 'ESTABLISHED']
+        trying = [sock.remote for dummy, sock in entry['outbound'] if sock.state == 'SYN_SENT']
         text = '%s (pid %s)' % (entry['name'], pids)
         if established:
             text += ' is connected to %s instead (the old master?)' % ', '.join(established)
@@ -395,7 +403,11 @@ class ProxyReconnect:
             text += ' %s trying to connect to %s without answer (is that master running and reachable?)' % (
                 'and is' if established else 'is', ', '.join(trying))
         if not established and not trying:
-            text += ' holds no TCP connection at all (limited mode: it cannot reach any master)'
+            if entry['inbound']:
+                text += (' holds no outgoing TCP connection, only %d from its clients (limited mode: it cannot reach '
+                         'any master)' % entry['inbound'])
+            else:
+                text += ' holds no TCP connection at all (limited mode: it cannot reach any master)'
         return text
 
     def dns_hint(self):
