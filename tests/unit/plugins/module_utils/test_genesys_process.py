@@ -229,7 +229,15 @@ def test_real_process_in_another_network_namespace_is_ignored(children, tmp_path
     children.append(here)
     elsewhere = subprocess.Popen(['unshare', '--net', '--'] + argv, stdout=subprocess.DEVNULL)
     children.append(elsewhere)
-    assert gp.wait_for(lambda: len(gp.find_app_processes(name, same_netns=False)) == 2, 5)
+    own_ns = gp.net_namespace('self')
+
+    def both_settled():
+        # unshare carries '-app NAME' in its own argv before it has left our
+        # namespace and exec'd the app: wait until it really lives elsewhere.
+        found = gp.find_app_processes(name, same_netns=False)
+        return (len(found) == 2 and here.pid in [p.pid for p in found]
+                and gp.net_namespace(elsewhere.pid) not in (None, own_ns))
+    assert gp.wait_for(both_settled, 5, 0.02)
     assert [p.pid for p in gp.find_app_processes(name)] == [here.pid]
 
 
