@@ -1,0 +1,244 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Genesys DR framework team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: dr_report
+type: aggregate
+short_description: Write the report of a DR procedure run (JSON and Markdown)
+version_added: 0.1.0
+description:
+  - For playbooks that publish C(genesys_dr_report) with M(ansible.builtin.set_stats) (the procedures of this
+    collection do), writes at the end of the run, also when it failed, a JSON and a Markdown report
+    named after the run id into O(report_dir).
+  - Each play of a procedure is one step; the report lists the steps with start time, duration and outcome,
+    and what the roles published with C(set_stats) (the same data AWX keeps as artifacts) - RTO (from
+    the start of the run to the first canary write acknowledged through a proxy), the part of it spent in
+    waits the modules reported versus orchestration overhead, RPO, limited-mode time per site, fencing
+    results and the archive path.
+  - It never copies module arguments, so secrets given to modules do not reach the report.
+  - Enable it with C(callbacks_enabled = genesys_dr.framework.dr_report) (or C(ANSIBLE_CALLBACKS_ENABLED)).
+requirements:
+  - enabled in the configuration
+options:
+  report_dir:
+    description: Directory the reports are written to (created if missing).
+    type: path
+    default: ./reports
+    env:
+      - name: GENESYS_DR_REPORT_DIR
+    ini:
+      - section: genesys_dr_report
+        key: report_dir
+author:
+  - Genesys DR framework team (!UNKNOWN)
+'''
+
+import datetime
+import json
+import os
+import re
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+# Results of these modules carry time spent waiting for the system (not orchestration).
+WAIT_FIELDS = ('elapsed',)
+
+
+def _iso(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')[:-4] + 'Z'
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = 'aggregate'
+    CALLBACK_NAME = 'genesys_dr.framework.dr_report'
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None):
+        super(CallbackModule, self).__init__(display=display)
+        self.started = time.time()
+        self.playbook = None
+        self.steps = []
+        self.failures = []
+        self.waits = []   # (end time, seconds waited) reported by modules
+        self.check_mode = False
+
+    def _step(self):
+        return self.steps[-1] if self.steps else None
+
+    def _close_step(self):
+        step = self._step()
+        if step and step.get('ended') is None:
+            step['ended'] = time.time()
+            step['duration'] = round(step['ended'] - step['started'], 2)
+
+    def v2_playbook_on_start(self, playbook):
+        self.started = time.time()
+        self.playbook = os.path.basename(playbook._file_name)
+
+    def v2_playbook_on_play_start(self, play):
+        self._close_step()
+        self.check_mode = bool(getattr(play, 'check_mode', False)) or self.check_mode
+        self.steps.append({'name': play.get_name(), 'started': time.time(), 'ended': None, 'duration': None,
+                           'ok': 0, 'changed': 0, 'failed': 0, 'unreachable': 0, 'skipped': 0})
+
+    def _count(self, key, result):
+        step = self._step()
+        if step is not None:
+            step[key] += 1
+            if key == 'ok' and result._result.get('changed'):
+                step['changed'] += 1
+
+    def _record_wait(self, result):
+        elapsed = result._result.get('elapsed')
+        if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool):
+            self.waits.append((time.time(), float(elapsed)))
+        for item in result._result.get('results') or []:
+            if isinstance(item, dict) and isinstance(item.get('elapsed'), (int, float)) \
+                    and not isinstance(item.get('elapsed'), bool):
+                self.waits.append((time.time(), float(item['elapsed'])))
+
+    def v2_runner_on_ok(self, result):
+        self._count('ok', result)
+        self._record_wait(result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        if ignore_errors:
+            self._count('ok', result)
+            return
+        self._count('failed', result)
+        self.failures.append({'step': (self._step() or {}).get('name'), 'host': result._host.get_name(),
+                              'task': result._task.get_name(), 'msg': str(result._result.get('msg', ''))[:2000]})
+
+    def v2_runner_on_unreachable(self, result):
+        self._count('unreachable', result)
+        self.failures.append({'step': (self._step() or {}).get('name'), 'host': result._host.get_name(),
+                              'task': result._task.get_name(), 'msg': 'unreachable: %s' % result._result.get('msg', '')})
+
+    def v2_runner_on_skipped(self, result):
+        self._count('skipped', result)
+
+    def v2_playbook_on_stats(self, stats):
+        self._close_step()
+        custom = (getattr(stats, 'custom', None) or {}).get('_run', {})
+        meta = custom.get('genesys_dr_report')
+        if not meta:
+            return
+        ended = time.time()
+        report = {
+            'operation': meta.get('operation'),
+            'mode': meta.get('mode'),
+            'run_id': meta.get('run_id'),
+            'playbook': self.playbook,
+            'check_mode': bool(meta.get('check_mode')),
+            'started': _iso(self.started),
+            'ended': _iso(ended),
+            'wall_time_s': round(ended - self.started, 2),
+            'result': 'failed' if self.failures else 'ok',
+            'failures': self.failures,
+            'steps': [dict(s, started=_iso(s['started']), ended=_iso(s['ended']) if s['ended'] else None)
+                      for s in self.steps],
+            'measures': self._measures(custom),
+            'published': dict((k, v) for k, v in custom.items() if k != 'genesys_dr_report'),
+        }
+        directory = self.get_option('report_dir')
+        os.makedirs(directory, exist_ok=True)
+        base = os.path.join(directory, re.sub(r'[^A-Za-z0-9_.-]', '_', str(report['run_id'] or 'run')))
+        with open(base + '.json', 'w') as f:
+            json.dump(report, f, indent=2, sort_keys=True)
+        with open(base + '.md', 'w') as f:
+            f.write(self._markdown(report))
+        self._display.banner('DR REPORT')
+        self._display.display(self._markdown(report))
+        self._display.display('report written: %s.json, %s.md' % (base, base))
+
+    def _measures(self, custom):
+        m = {}
+        canaries = custom.get('genesys_dr_canary') or {}
+        acks = [v.get('acknowledged_at') for v in canaries.values() if isinstance(v, dict) and v.get('acknowledged_at')]
+        if acks:
+            first = min(acks)
+            rto = first - self.started
+            waited = sum(sec for end, sec in self.waits if end <= first + 1)
+            m['rto_s'] = round(rto, 2)
+            m['rto_waiting_s'] = round(min(waited, rto), 2)
+            m['rto_orchestration_overhead_s'] = round(max(rto - waited, 0.0), 2)
+            m['first_canary_at'] = _iso(first)
+        else:
+            m['rto_s'] = None
+        if 'genesys_dr_rpo' in custom:
+            m['rpo'] = custom['genesys_dr_rpo']
+        limited_from = custom.get('genesys_dr_limited_from')
+        proxies = custom.get('genesys_dr_proxies') or {}
+        report = custom.get('genesys_dr_report') or {}
+        # Limited mode is measured from the masters' stop of this run; after a site loss the run cannot
+        # know when the masters died, so it counts from its own start (a lower bound).
+        if proxies and (limited_from is not None or report.get('mode') == 'disaster'):
+            per_site = {}
+            for host, info in proxies.items():
+                start = limited_from if limited_from is not None else self.started
+                seconds = max(float(info.get('connected_at', start)) - float(start), 0.0)
+                site = info.get('site', host)
+                per_site[site] = round(max(per_site.get(site, 0.0), seconds), 2)
+            m['limited_mode_s_per_site'] = per_site
+            m['limited_mode_measured_from'] = (
+                'masters stopped' if limited_from is not None else 'start of the run (lower bound: the site was lost earlier)')
+        if 'genesys_dr_fencing' in custom:
+            m['fencing'] = custom['genesys_dr_fencing']
+        if 'genesys_dr_archive' in custom:
+            m['archive'] = custom['genesys_dr_archive']
+        return m
+
+    @staticmethod
+    def _markdown(r):
+        lines = ['# DR %s report: %s' % (r['operation'], r['run_id']), '',
+                 '- playbook: `%s`%s, mode: %s' % (r['playbook'], ' (check mode)' if r['check_mode'] else '',
+                                                   r['mode'] or '-'),
+                 '- started %s, ended %s, wall time %.1f s, result: **%s**' % (r['started'], r['ended'],
+                                                                               r['wall_time_s'], r['result']),
+                 '', '| step | started | duration (s) | ok | changed | failed | unreachable |',
+                 '| --- | --- | ---: | ---: | ---: | ---: | ---: |']
+        for s in r['steps']:
+            lines.append('| %s | %s | %s | %d | %d | %d | %d |' % (
+                s['name'], s['started'], s['duration'], s['ok'], s['changed'], s['failed'], s['unreachable']))
+        m = r['measures']
+        lines += ['', '## Measures', '']
+        if m.get('rto_s') is not None:
+            lines.append('- RTO: %.2f s (waiting for the system %.2f s, orchestration overhead %.2f s), first canary '
+                         'write acknowledged %s' % (m['rto_s'], m['rto_waiting_s'], m['rto_orchestration_overhead_s'],
+                                                    m['first_canary_at']))
+        elif r['operation'] in ('failover', 'failback'):
+            lines.append('- RTO: not measured (no canary write acknowledged)')
+        rpo = m.get('rpo')
+        if isinstance(rpo, dict):
+            lost = rpo.get('wal_bytes_not_applied')
+            lines.append('- RPO: %s (source at %s, confirmed by the replica %s, applied %s): %s' % (
+                'unknown at cutover' if lost is None else '%s bytes of WAL not applied' % lost,
+                rpo.get('source_lsn') or '-', rpo.get('confirmed_lsn') or '-', rpo.get('applied_lsn') or '-',
+                rpo.get('note', '')))
+        elif rpo is not None:
+            lines.append('- RPO: %s' % json.dumps(rpo, sort_keys=True))
+        for site, sec in sorted((m.get('limited_mode_s_per_site') or {}).items()):
+            lines.append('- limited mode at %s: %.2f s (from %s to the proxies reconnected)'
+                         % (site, sec, m['limited_mode_measured_from']))
+        for name, outcome in sorted((m.get('fencing') or {}).items()):
+            lines.append('- fencing %s: %s' % (name, outcome))
+        archive = m.get('archive')
+        if isinstance(archive, dict):
+            for host, a in sorted(archive.items()):
+                lines.append('- archive of %s before it was overwritten: `%s` (%s); rows only there, not at the live site: %s' % (
+                    host, a.get('path'), a.get('size_bytes', '?') and '%s bytes' % a.get('size_bytes'),
+                    a.get('divergent_rows_summary') or 'none'))
+        elif archive:
+            lines.append('- archive of the divergent data: `%s`' % archive)
+        if r['failures']:
+            lines += ['', '## Failures', '']
+            for f in r['failures']:
+                lines.append('- %s / %s / %s: %s' % (f['step'], f['host'], f['task'], f['msg'].replace('\n', ' ')))
+        return '\n'.join(lines) + '\n'

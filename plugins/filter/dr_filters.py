@@ -1,0 +1,68 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Genesys DR framework team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters the DR roles use to turn inventory data into module arguments."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+
+def in_sequence(apps, sequence):
+    """Applications whose component/role key is in `sequence`, in that order (stable)."""
+    rank = dict((key, i) for i, key in enumerate(sequence))
+    chosen = []
+    for i, app in enumerate(apps):
+        key = '%s/%s' % (app.get('component'), app.get('role', 'primary'))
+        if key in rank:
+            chosen.append((rank[key], i, app))
+    return [entry[2] for entry in sorted(chosen, key=lambda t: (t[0], t[1]))]
+
+
+def dns_verify_servers(hosts, lost_sites=None):
+    """`verify_servers` for dns_record/dr_state from the DNS servers' hostvars; servers of
+    lost sites are listed with skip so the module warns instead of waiting for them."""
+    lost = set(lost_sites or [])
+    servers = []
+    for hv in hosts:
+        address = hv.get('genesys_host_address') or hv.get('ansible_host')
+        if not address:
+            raise AnsibleFilterError('DNS server %s has no genesys_host_address' % hv.get('inventory_hostname'))
+        site = hv.get('genesys_site')
+        entry = {'name': hv.get('inventory_hostname'), 'address': address}
+        if site in lost:
+            entry.update(skip=True, skip_reason='site %s confirmed lost' % site)
+        servers.append(entry)
+    return servers
+
+
+def unreachable_hosts(hosts, hostvars, result_name):
+    """Hosts whose registered result `result_name` is missing (the play never reached them) or
+    marks them unreachable."""
+    missing = []
+    for host in hosts:
+        result = (hostvars.get(host) or {}).get(result_name)
+        if not isinstance(result, dict) or result.get('unreachable'):
+            missing.append(host)
+    return missing
+
+
+def row_divergence(here, there):
+    """Rows fingerprinted as 'table|md5(row)' that exist in `here` but not in `there`, counted
+    per table: {table: count}, only tables with such rows."""
+    theirs = set(there or [])
+    counts = {}
+    for line in here or []:
+        if not line or line in theirs:
+            continue
+        table = line.rsplit('|', 1)[0]
+        counts[table] = counts.get(table, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers,
+                'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}
