@@ -382,3 +382,16 @@ def test_proxy_not_running_fails(masters, proxies):
     assert result['msg'] == ('no process with "-app %s" runs on this host (in this network namespace): start the proxy '
                              'first (genesys_dr.framework.app) or leave it out of name' % ghost)
     assert result['signalled'] == []
+
+
+def test_proxy_not_running_in_check_mode_is_a_predicted_change(masters, proxies):
+    # A check run of a playbook cannot see the proxy an earlier task would start: the
+    # module predicts the reconnection (changed) instead of failing, and signals nothing.
+    dummy, new = masters
+    proxy = proxies(new)
+    proxy.wait_connected(new)
+    ghost = proxy.name + '_backup'
+    result = ok({'name': [proxy.name, ghost], 'master_address': [NEW], 'master_ports': [new[1]]}, check=True)
+    assert result['changed'] is True
+    assert result['signalled'] == []
+    assert [p['name'] for p in result['proxies'] if not p['pids']] == [ghost]
