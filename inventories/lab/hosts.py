@@ -11,7 +11,7 @@ import os
 import sys
 
 STATE = os.environ.get("GENESYS_LAB_STATE", "/var/lib/genesys-lab")
-LAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "lab")
+LAB = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "tests", "lab")
 
 COMPONENT_GROUPS = {"db": "db_hosts", "mgmt": "management_hosts", "app": "proxy_hosts", "dns": "dns_secondaries"}
 
