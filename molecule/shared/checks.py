@@ -128,7 +128,7 @@ def assert_failed_over(lab, main_reachable=True, lost_sites=()):
     if main_reachable:
         assert not can_write(lab, main_db)
         assert subscription(lab, main_db, "cfgdb", CFG_SUB + sec) == (False, None, False)
-    enabled, slot, _ = subscription(lab, sec_db, "cfgdb", CFG_SUB + main)
+    enabled, slot = subscription(lab, sec_db, "cfgdb", CFG_SUB + main)[0:2]
     assert not enabled and slot is None, "the main->secondary stream must be stopped"
     surviving = [s for s in lab.proxy_sites() if s not in lost_sites]
     assert_proxies_on(lab, sec_mgmt, surviving)

@@ -127,4 +127,3 @@ class Lab:
 
 def _quote(text):
     return "'" + str(text).replace("'", "'\"'\"'") + "'"
-

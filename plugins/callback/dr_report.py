@@ -67,7 +67,6 @@ class CallbackModule(CallbackBase):
         self.steps = []
         self.failures = []
         self.waits = []   # (end time, seconds waited) reported by modules
-        self.check_mode = False
 
     def _step(self):
         return self.steps[-1] if self.steps else None
@@ -84,7 +83,6 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_play_start(self, play):
         self._close_step()
-        self.check_mode = bool(getattr(play, 'check_mode', False)) or self.check_mode
         self.steps.append({'name': play.get_name(), 'started': time.time(), 'ended': None, 'duration': None,
                            'ok': 0, 'changed': 0, 'failed': 0, 'unreachable': 0, 'skipped': 0})
 
@@ -118,6 +116,11 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_on_unreachable(self, result):
         self._count('unreachable', result)
+        if result._task.ignore_unreachable:
+            # A host the play expects may be gone (the lost site of a disaster failover): the
+            # step shows it as unreachable and the fencing results say what was not done, but
+            # it does not fail the run.
+            return
         self.failures.append({'step': (self._step() or {}).get('name'), 'host': result._host.get_name(),
                               'task': result._task.get_name(), 'msg': 'unreachable: %s' % result._result.get('msg', '')})
 
@@ -233,7 +236,7 @@ class CallbackModule(CallbackBase):
         if isinstance(archive, dict):
             for host, a in sorted(archive.items()):
                 lines.append('- archive of %s before it was overwritten: `%s` (%s); rows only there, not at the live site: %s' % (
-                    host, a.get('path'), a.get('size_bytes', '?') and '%s bytes' % a.get('size_bytes'),
+                    host, a.get('path'), '%s bytes' % a['size_bytes'] if a.get('size_bytes') is not None else 'size unknown',
                     a.get('divergent_rows_summary') or 'none'))
         elif archive:
             lines.append('- archive of the divergent data: `%s`' % archive)

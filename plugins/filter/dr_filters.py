@@ -43,7 +43,8 @@ def unreachable_hosts(hosts, hostvars, result_name):
     marks them unreachable."""
     missing = []
     for host in hosts:
-        result = (hostvars.get(host) or {}).get(result_name)
+        host_vars = hostvars[host] if host in hostvars else None
+        result = host_vars.get(result_name) if host_vars else None
         if not isinstance(result, dict) or result.get('unreachable'):
             missing.append(host)
     return missing

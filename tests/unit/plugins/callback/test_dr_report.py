@@ -1,0 +1,263 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, Genesys DR framework team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The dr_report callback (plugins/callback/dr_report.py) driven by real ansible-playbook
+runs on localhost: the plays publish with set_stats what the DR roles publish, and the
+tests read back the JSON and Markdown reports written to GENESYS_DR_REPORT_DIR."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import datetime
+import json
+import os
+import subprocess
+
+import pytest
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+BIN = os.path.join(TOP, '.venv', 'bin')
+SECRET = 'Sup3r-s3cret-DB-pw-4711'
+
+
+def _run(tmp_path, playbook_text, *args):
+    playbook = tmp_path / 'drill.yml'
+    playbook.write_text(playbook_text)
+    reports = tmp_path / 'reports'
+    inventory = tmp_path / 'inventory.yml'
+    inventory.write_text(
+        'all:\n  hosts:\n'
+        '    localhost: {ansible_connection: local, ansible_python_interpreter: %s}\n'
+        '    east-mgmt-01: {ansible_connection: ssh, ansible_host: 127.0.0.1, ansible_port: 1,\n'
+        '                   ansible_ssh_common_args: "-o ConnectTimeout=2 -o BatchMode=yes"}\n'
+        % os.path.join(BIN, 'python'))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'), GENESYS_DR_REPORT_DIR=str(reports),
+               PATH=BIN + os.pathsep + os.environ.get('PATH', ''), ANSIBLE_NOCOLOR='1',
+               ANSIBLE_CALLBACKS_ENABLED='genesys_dr.framework.dr_report',
+               genesys_db_admin_password_env=SECRET)
+    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', str(inventory), str(playbook)] + list(args),
+                          cwd=TOP, env=env, capture_output=True, text=True, timeout=120, check=False)
+    return proc, reports
+
+
+def _read(reports, name):
+    with open(os.path.join(str(reports), name + '.json')) as f:
+        report = json.load(f)
+    with open(os.path.join(str(reports), name + '.md')) as f:
+        markdown = f.read()
+    return report, markdown
+
+
+def _epoch(iso):
+    return datetime.datetime.strptime(iso, '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
+PLANNED_FAILOVER = '''
+- name: Take the DR lock, check the DR state
+  hosts: localhost
+  gather_facts: false
+  vars:
+    genesys_db_admin_password: "{{ lookup('ansible.builtin.env', 'genesys_db_admin_password_env') }}"
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_report: {operation: failover, mode: planned, run_id: "failover-20261124/test", check_mode: false}
+    - name: Use the DB password (no_log)
+      ansible.builtin.command: echo {{ genesys_db_admin_password }}
+      no_log: true
+      changed_when: true
+- name: Stop the main master applications (backup first) - limited mode starts
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Remember when the masters stopped
+      ansible.builtin.set_fact:
+        drill_limited: "{{ now().timestamp() }}"
+    - name: Record the fencing and the start of limited mode
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_fencing: {"east-mgmt-01 master applications stopped": done, "east-cfgdb-01 cfgdb write access revoked": done}
+          genesys_dr_limited_from: "{{ drill_limited }}"
+    - name: Wait for the secondary to apply everything (a module that reports its wait)
+      ansible.builtin.wait_for:
+        timeout: 1
+    - name: Publish the RPO
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_rpo: {main_reachable: true, wal_bytes_not_applied: 0, source_lsn: 0/3000148,
+                           confirmed_lsn: 0/3000148, applied_lsn: 0/3000148, note: zero loss proven by LSN}
+- name: Push name resolution to every proxy, verify with a canary write
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Proxies connected, canary writes acknowledged (in the future, to make the RTO known)
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_proxies:
+            west-app-01: {site: dc_west, connected_at: "{{ hostvars.localhost.drill_limited + 4.5 }}"}
+            north-app-01: {site: branch_north, connected_at: "{{ hostvars.localhost.drill_limited + 2 }}"}
+            north-app-02: {site: branch_north, connected_at: "{{ hostvars.localhost.drill_limited + 3 }}"}
+          genesys_dr_canary:
+            west-app-01: {acknowledged_at: "{{ drill_ack + 5 }}", attempts: 2}
+            north-app-01: {acknowledged_at: "{{ drill_ack }}", attempts: 1}
+          genesys_dr_archive:
+            west-cfgdb-01: {path: /var/lib/genesys-dr/archive/cfgdb-dc_west-run.dump, size_bytes: 40960,
+                            sha256: 0123abcd, divergent_rows: {public.cfg_person: 2}, divergent_rows_summary: "public.cfg_person: 2"}
+      vars:
+        drill_ack: "{{ hostvars.localhost.drill_now + 30 }}"
+  pre_tasks:
+    - name: Remember when the canary step started
+      ansible.builtin.set_fact:
+        drill_now: "{{ now().timestamp() }}"
+'''
+
+
+def test_report_of_a_planned_failover(tmp_path):
+    proc, reports = _run(tmp_path, PLANNED_FAILOVER)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(os.listdir(str(reports))) == ['failover-20261124_test.json', 'failover-20261124_test.md']
+    report, markdown = _read(reports, 'failover-20261124_test')
+
+    assert (report['operation'], report['mode'], report['run_id'], report['playbook'], report['result']) == \
+        ('failover', 'planned', 'failover-20261124/test', 'drill.yml', 'ok')
+    assert report['failures'] == [] and report['check_mode'] is False
+    assert [(s['name'], s['ok'], s['changed'], s['failed']) for s in report['steps']] == [
+        ('Take the DR lock, check the DR state', 2, 1, 0),
+        ('Stop the main master applications (backup first) - limited mode starts', 4, 0, 0),
+        ('Push name resolution to every proxy, verify with a canary write', 2, 0, 0),
+    ]
+    started = _epoch(report['started'])
+    assert _epoch(report['ended']) >= started + 1
+    assert all(s['duration'] >= 0 and _epoch(s['started']) >= started - 0.01 for s in report['steps'])
+    assert report['steps'][1]['duration'] >= 1
+
+    m = report['measures']
+    canary = report['published']['genesys_dr_canary']
+    first_ack = min(c['acknowledged_at'] for c in canary.values())
+    assert first_ack == canary['north-app-01']['acknowledged_at']
+    # RTO: from the start of the run to the first acknowledged canary write.
+    assert abs(m['rto_s'] - (first_ack - started)) <= 0.02, (m, started)
+    assert 30 <= m['rto_s'] < 60
+    assert m['rto_waiting_s'] == 1.0
+    assert abs(m['rto_orchestration_overhead_s'] - (m['rto_s'] - 1.0)) <= 0.011
+    assert abs(_epoch(m['first_canary_at']) - first_ack) <= 0.01
+    assert m['limited_mode_s_per_site'] == {'dc_west': pytest.approx(4.5, abs=0.02),
+                                            'branch_north': pytest.approx(3.0, abs=0.02)}
+    assert m['limited_mode_measured_from'] == 'masters stopped'
+    assert m['rpo']['wal_bytes_not_applied'] == 0 and m['rpo']['source_lsn'] == '0/3000148'
+    assert m['fencing'] == {'east-mgmt-01 master applications stopped': 'done',
+                            'east-cfgdb-01 cfgdb write access revoked': 'done'}
+    assert m['archive']['west-cfgdb-01']['path'] == '/var/lib/genesys-dr/archive/cfgdb-dc_west-run.dump'
+
+    assert markdown.startswith('# DR failover report: failover-20261124/test\n')
+    assert '| Take the DR lock, check the DR state | %s |' % report['steps'][0]['started'] in markdown
+    assert '- RTO: %.2f s (waiting for the system 1.00 s, orchestration overhead %.2f s), first canary write ' \
+        'acknowledged %s' % (m['rto_s'], m['rto_orchestration_overhead_s'], m['first_canary_at']) in markdown
+    assert '- RPO: 0 bytes of WAL not applied (source at 0/3000148, confirmed by the replica 0/3000148, applied ' \
+        '0/3000148): zero loss proven by LSN' in markdown
+    assert '- limited mode at branch_north: 3.00 s (from masters stopped to the proxies reconnected)' in markdown
+    assert '- limited mode at dc_west: 4.50 s' in markdown
+    assert '- fencing east-mgmt-01 master applications stopped: done' in markdown
+    assert '- archive of west-cfgdb-01 before it was overwritten: `/var/lib/genesys-dr/archive/cfgdb-dc_west-run.dump`' \
+        ' (40960 bytes); rows only there, not at the live site: public.cfg_person: 2' in markdown
+    assert '## Failures' not in markdown
+    assert 'DR REPORT' in proc.stdout and markdown.splitlines()[0] in proc.stdout
+
+    for text in (json.dumps(report), markdown):
+        assert SECRET not in text
+
+
+FAILED_DISASTER = '''
+- name: Confirm, take the DR lock
+  hosts: localhost
+  gather_facts: false
+  vars:
+    genesys_db_admin_password: "{{ lookup('ansible.builtin.env', 'genesys_db_admin_password_env') }}"
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_report: {operation: failover, mode: disaster, run_id: failover-disaster, check_mode: "{{ ansible_check_mode }}"}
+    - name: Proxies reconnected five seconds after this point
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_proxies: {west-app-01: {site: dc_west, connected_at: "{{ now().timestamp() + 5 }}"}}
+    - name: A refused login, with the password in its message (no_log)
+      ansible.builtin.fail:
+        msg: "login refused for password {{ genesys_db_admin_password }}"
+      no_log: true
+      ignore_errors: true
+    - name: Grant write access at the secondary
+      ansible.builtin.command: /bin/sh -c 'echo {{ genesys_db_admin_password }} >&2; exit 3'
+      no_log: true
+      check_mode: false
+- name: Never reached
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Switch DNS
+      ansible.builtin.debug:
+        msg: "{{ genesys_db_admin_password | default('') }}"
+'''
+
+
+def test_report_of_a_failed_disaster_failover_in_check_mode_holds_no_secret(tmp_path):
+    proc, reports = _run(tmp_path, FAILED_DISASTER, '--check')
+    assert proc.returncode != 0
+    report, markdown = _read(reports, 'failover-disaster')
+    assert report['result'] == 'failed' and report['check_mode'] is True
+    assert [s['name'] for s in report['steps']] == ['Confirm, take the DR lock']
+    assert (report['steps'][0]['ok'], report['steps'][0]['failed']) == (3, 1)
+    assert [(f['step'], f['host'], f['task']) for f in report['failures']] == [
+        ('Confirm, take the DR lock', 'localhost', 'Grant write access at the secondary')]
+    m = report['measures']
+    assert m['rto_s'] is None
+    # After a site loss the run cannot know when the masters died: a lower bound from its start.
+    assert m['limited_mode_measured_from'].startswith('start of the run')
+    assert 5 <= m['limited_mode_s_per_site']['dc_west'] < 15
+    assert '- playbook: `drill.yml` (check mode), mode: disaster' in markdown
+    assert 'result: **failed**' in markdown
+    assert '- RTO: not measured (no canary write acknowledged)' in markdown
+    assert '## Failures\n\n- Confirm, take the DR lock / localhost / Grant write access at the secondary: ' in markdown
+    for text in (json.dumps(report), markdown, proc.stdout.split('DR REPORT')[-1]):
+        assert SECRET not in text
+
+
+def test_no_report_for_a_playbook_that_does_not_publish_one(tmp_path):
+    proc, reports = _run(tmp_path, '''
+- name: Not a DR procedure
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Publish something else
+      ansible.builtin.set_stats:
+        data: {genesys_dr_canary: {west-app-01: {acknowledged_at: 1.0}}}
+''')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not reports.exists() or os.listdir(str(reports)) == []
+    assert 'DR REPORT' not in proc.stdout
+
+
+def test_an_ignored_unreachable_host_is_not_a_failure_of_the_run(tmp_path):
+    proc, reports = _run(tmp_path, '''
+- name: Publish the run
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_report: {operation: failover, mode: disaster, run_id: probe, check_mode: false}
+- name: Probe the main site (nothing is changed)
+  hosts: east-mgmt-01
+  gather_facts: false
+  ignore_unreachable: true
+  tasks:
+    - name: Reach the main site's management host
+      ansible.builtin.ping:
+''')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report, _markdown = _read(reports, 'probe')
+    assert report['steps'][1]['unreachable'] == 1
+    assert report['result'] == 'ok', report['failures']
