@@ -184,14 +184,18 @@ class CallbackModule(CallbackBase):
         # know when the masters died, so it counts from its own start (a lower bound).
         if proxies and (limited_from is not None or report.get('mode') == 'disaster'):
             per_site = {}
+            every_site = report.get('operation') in ('failover', 'failback')
             for host, info in proxies.items():
+                if not every_site and not info.get('reconnected', True):
+                    continue   # a site this run did not take its master from
                 start = limited_from if limited_from is not None else self.started
                 seconds = max(float(info.get('connected_at', start)) - float(start), 0.0)
                 site = info.get('site', host)
                 per_site[site] = round(max(per_site.get(site, 0.0), seconds), 2)
-            m['limited_mode_s_per_site'] = per_site
+            if per_site:
+                m['limited_mode_s_per_site'] = per_site
             m['limited_mode_measured_from'] = (
-                'masters stopped' if limited_from is not None else 'start of the run (lower bound: the site was lost earlier)')
+                'masters stopped' if limited_from is not None else 'start of the run (lower bound: the main was lost or cut off before the run)')
         if 'genesys_dr_fencing' in custom:
             m['fencing'] = custom['genesys_dr_fencing']
         if 'genesys_dr_archive' in custom:

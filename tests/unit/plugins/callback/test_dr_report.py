@@ -261,3 +261,25 @@ def test_an_ignored_unreachable_host_is_not_a_failure_of_the_run(tmp_path):
     report, _markdown = _read(reports, 'probe')
     assert report['steps'][1]['unreachable'] == 1
     assert report['result'] == 'ok', report['failures']
+
+
+def test_reprotect_counts_limited_mode_only_where_proxies_were_moved(tmp_path):
+    # Reprotect fences a partitioned main whose own site was still on it: only that site's
+    # proxies had to reconnect; the live site's were never without a master.
+    not_moved = PLANNED_FAILOVER.replace(
+        '{site: dc_west, connected_at: "{{ hostvars.localhost.drill_limited + 4.5 }}"}',
+        '{site: dc_west, connected_at: "{{ hostvars.localhost.drill_limited + 4.5 }}", reconnected: false}')
+    (tmp_path / 'reprotect').mkdir()
+    proc, reports = _run(tmp_path / 'reprotect', not_moved.replace('operation: failover, mode: planned',
+                                                                   'operation: reprotect, mode: reprotect'))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report, markdown = _read(reports, 'failover-20261124_test')
+    assert report['operation'] == 'reprotect'
+    assert report['measures']['limited_mode_s_per_site'] == {'branch_north': pytest.approx(3.0, abs=0.02)}
+    assert 'limited mode at dc_west' not in markdown
+    # the same data in a failover counts every site: each lost its master
+    (tmp_path / 'failover').mkdir()
+    proc, reports = _run(tmp_path / 'failover', not_moved)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = _read(reports, 'failover-20261124_test')[0]
+    assert set(report['measures']['limited_mode_s_per_site']) == {'dc_west', 'branch_north'}
