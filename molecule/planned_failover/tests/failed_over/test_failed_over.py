@@ -1,4 +1,6 @@
 """After a planned failover: the secondary is live, the main fenced, nothing lost."""
+import os
+
 import checks
 
 
@@ -21,3 +23,26 @@ def test_report_proves_zero_loss_and_full_fencing(report_dir):
     assert rpo["source_lsn"] == rpo["confirmed_lsn"] or rpo["confirmed_lsn"] > rpo["source_lsn"]
     assert report["measures"]["fencing"] and set(report["measures"]["fencing"].values()) == {"done"}
     assert report["measures"]["rto_s"] > 0
+
+
+def test_status_table_matches_the_hosts(lab, report_dir):
+    """status.yml's table says what the hosts say (read independently here)."""
+    with open(os.path.join(report_dir, "status.md")) as handle:
+        table = handle.read()
+    sec_mgmt, main_mgmt = lab.one("management_hosts", lab.secondary_site), lab.one("management_hosts", lab.main_site)
+    assert "DR state: FAILED_OVER, live site: %s" % lab.secondary_site in table
+    assert "Lock: free" in table
+    for server in lab.groups["dns_primary"] + lab.groups["dns_secondaries"]:
+        assert "| %s | %s |" % (server, lab.dig(server, lab.master_name)[0]) in table
+    for app in lab.apps(sec_mgmt):
+        pid = lab.app_processes(app["name"])[0]
+        assert "| %s | %s | running | %d |" % (sec_mgmt, app["name"], pid) in table
+    for app in lab.apps(main_mgmt):
+        assert "| %s | %s | stopped | - |" % (main_mgmt, app["name"]) in table
+    master = "%s:%d" % (lab.address(sec_mgmt), checks.master_ports(lab, sec_mgmt)[0])
+    for app_host in lab.groups["proxy_hosts"]:
+        for proxy in lab.apps(app_host, "proxy"):
+            assert "| %s | %s | normal | %s |" % (app_host, proxy["name"], master) in table
+    sec_db, main_db = lab.one("db_hosts", lab.secondary_site), lab.one("db_hosts", lab.main_site)
+    assert "| %s | cfgdb | %s | read_write |" % (sec_db, checks.cs_roles(lab)[0]) in table
+    assert "| %s | cfgdb | %s | read_only |" % (main_db, checks.cs_roles(lab)[0]) in table
