@@ -14,54 +14,17 @@ import shutil
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.genesys_dr.framework.tests.unit.plugins.bindserver import BindZone
+from ansible_collections.genesys_dr.framework.tests.unit.plugins.module_runner import run_module_main
 
 _COUNTER = itertools.count(1)
-
-
-class ModuleExit(Exception):
-    """exit_json or fail_json was called; .result holds its arguments."""
-
-    def __init__(self, result):
-        super(ModuleExit, self).__init__(result)
-        self.result = result
-
-
-def _run_module(module, args, check_mode=False, diff=False):
-    warnings = []
-
-    def exit_json(self, **kwargs):
-        kwargs.setdefault('failed', False)
-        raise ModuleExit(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.update(failed=True, msg=msg)
-        raise ModuleExit(kwargs)
-
-    def warn(self, warning):
-        warnings.append(warning)
-
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(args):
-        with pytest.MonkeyPatch.context() as patcher:
-            patcher.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-            patcher.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-            patcher.setattr(basic.AnsibleModule, 'warn', warn)
-            with pytest.raises(ModuleExit) as raised:
-                module.main()
-    result = raised.value.result
-    result['warnings'] = warnings
-    return result
 
 
 @pytest.fixture
 def run_module():
     """run_module(module, args, check_mode=False, diff=False): run module.main() in-process with args
     and return its result (exit_json or fail_json arguments, with 'failed' and 'warnings')."""
-    return _run_module
+    return run_module_main
 
 
 @pytest.fixture(scope='session')

@@ -22,20 +22,11 @@ import uuid
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.genesys_dr.framework.plugins.modules import app
+from ansible_collections.genesys_dr.framework.tests.unit.plugins.module_runner import run_module_main
 
 FAKE_APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fake_genesys_app.py')
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-
-
-class ModuleExit(Exception):
-    pass
-
-
-class ModuleFail(Exception):
-    pass
 
 
 def run_module(args, check=False, diff=False):
@@ -46,28 +37,8 @@ def run_module(args, check=False, diff=False):
     """
     args = dict(args)
     args.setdefault('settle', 0.3)
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-
-    def exit_json(self, **kwargs):
-        raise ModuleExit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise ModuleFail(kwargs)
-
-    with patch_module_args(args):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-            mp.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-            try:
-                app.main()
-            except ModuleExit as exc:
-                return False, exc.args[0]
-            except ModuleFail as exc:
-                return True, exc.args[0]
-    raise AssertionError('the module returned without exit_json or fail_json')
+    result = run_module_main(app, args, check_mode=check, diff=diff)
+    return result['failed'], result
 
 
 def ok(args, **kwargs):

@@ -20,49 +20,19 @@ import uuid
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.genesys_dr.framework.plugins.module_utils.genesys_process import wait_for
 from ansible_collections.genesys_dr.framework.plugins.modules import proxy_reconnect
+from ansible_collections.genesys_dr.framework.tests.unit.plugins.module_runner import run_module_main
 
 FAKE_APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fake_genesys_app.py')
 OLD = '127.0.0.2'
 NEW = '127.0.0.3'
 
 
-class ModuleExit(Exception):
-    pass
-
-
-class ModuleFail(Exception):
-    pass
-
-
 def run_module(args, check=False, diff=False):
     """(failed, result) of one run of the module in this process."""
-    args = dict(args)
-    if check:
-        args['_ansible_check_mode'] = True
-    if diff:
-        args['_ansible_diff'] = True
-
-    def exit_json(self, **kwargs):
-        raise ModuleExit(kwargs)
-
-    def fail_json(self, **kwargs):
-        raise ModuleFail(kwargs)
-
-    with patch_module_args(args):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-            mp.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-            try:
-                proxy_reconnect.main()
-            except ModuleExit as exc:
-                return False, exc.args[0]
-            except ModuleFail as exc:
-                return True, exc.args[0]
-    raise AssertionError('the module returned without exit_json or fail_json')
+    result = run_module_main(proxy_reconnect, args, check_mode=check, diff=diff)
+    return result['failed'], result
 
 
 def ok(args, **kwargs):
