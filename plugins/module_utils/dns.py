@@ -19,6 +19,8 @@ import socket
 import time
 import traceback
 
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
 try:
     import dns.exception
     import dns.flags
@@ -69,6 +71,26 @@ def dns_connection_argument_spec():
 DNS_CONNECTION_MUTUALLY_EXCLUSIVE = [('key_file', 'key_secret'), ('key_file', 'key_algorithm')]
 DNS_CONNECTION_REQUIRED_ONE_OF = [('key_file', 'key_secret')]
 DNS_CONNECTION_REQUIRED_BY = {'key_secret': 'key_name'}
+
+
+def run_dns_module(runner_class, argument_spec, required_if=None):
+    """main() of a DNS module: the AnsibleModule with the shared connection constraints, then
+    ``runner_class(module).run()``; a DNSError fails the module with the runner's partial result."""
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=DNS_CONNECTION_MUTUALLY_EXCLUSIVE,
+        required_one_of=DNS_CONNECTION_REQUIRED_ONE_OF,
+        required_by=DNS_CONNECTION_REQUIRED_BY,
+        required_if=required_if,
+        supports_check_mode=True,
+    )
+    if not HAS_DNSPYTHON:
+        module.fail_json(msg=missing_required_lib('dnspython'), exception=DNSPYTHON_IMPORT_ERROR)
+    runner = runner_class(module)
+    try:
+        module.exit_json(**runner.run())
+    except DNSError as exc:
+        module.fail_json(msg=str(exc), **runner.result)
 
 
 def dns_records_argument_spec():

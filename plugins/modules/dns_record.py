@@ -219,14 +219,7 @@ servers:
       type: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
-    DNS_CONNECTION_MUTUALLY_EXCLUSIVE,
-    DNS_CONNECTION_REQUIRED_BY,
-    DNS_CONNECTION_REQUIRED_ONE_OF,
-    DNSPYTHON_IMPORT_ERROR,
-    HAS_DNSPYTHON,
     DNSClient,
     DNSError,
     apply_update,
@@ -241,6 +234,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
     rrsets_diff,
     update_lines,
     wait_for_servers,
+    run_dns_module,
 )
 
 
@@ -294,20 +288,7 @@ def main():
     argument_spec['records'] = dns_records_argument_spec()
     argument_spec['records']['required'] = True
     argument_spec.update(dns_verify_argument_spec())
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=DNS_CONNECTION_MUTUALLY_EXCLUSIVE,
-        required_one_of=DNS_CONNECTION_REQUIRED_ONE_OF,
-        required_by=DNS_CONNECTION_REQUIRED_BY,
-        supports_check_mode=True,
-    )
-    if not HAS_DNSPYTHON:
-        module.fail_json(msg=missing_required_lib('dnspython'), exception=DNSPYTHON_IMPORT_ERROR)
-    runner = DnsRecords(module)
-    try:
-        module.exit_json(**runner.run())
-    except DNSError as exc:
-        module.fail_json(msg=str(exc), **runner.result)
+    run_dns_module(DnsRecords, argument_spec)
 
 
 if __name__ == '__main__':

@@ -271,14 +271,7 @@ servers:
 import socket
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
-    DNS_CONNECTION_MUTUALLY_EXCLUSIVE,
-    DNS_CONNECTION_REQUIRED_BY,
-    DNS_CONNECTION_REQUIRED_ONE_OF,
-    DNSPYTHON_IMPORT_ERROR,
-    HAS_DNSPYTHON,
     DNSClient,
     DNSError,
     RecordPlan,
@@ -298,6 +291,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
     rrsets_diff,
     update_lines,
     wait_for_servers,
+    run_dns_module,
 )
 
 DR_STATES = ['NORMAL', 'FAILED_OVER', 'REPROTECTED']
@@ -542,26 +536,12 @@ def main():
         stale_after=dict(type='int'),
     )
     argument_spec.update(dns_verify_argument_spec())
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=DNS_CONNECTION_MUTUALLY_EXCLUSIVE,
-        required_one_of=DNS_CONNECTION_REQUIRED_ONE_OF,
-        required_by=DNS_CONNECTION_REQUIRED_BY,
-        required_if=[
-            ('action', 'set', ('run_id', 'operation', 'state', 'live_site', 'expect_state')),
-            ('action', 'lock', ('lock_name', 'run_id', 'operation')),
-            ('action', 'unlock', ('lock_name', 'run_id')),
-            ('break_stale_lock', True, ('stale_after',)),
-        ],
-        supports_check_mode=True,
-    )
-    if not HAS_DNSPYTHON:
-        module.fail_json(msg=missing_required_lib('dnspython'), exception=DNSPYTHON_IMPORT_ERROR)
-    runner = DrState(module)
-    try:
-        module.exit_json(**runner.run())
-    except DNSError as exc:
-        module.fail_json(msg=str(exc), **runner.result)
+    run_dns_module(DrState, argument_spec, required_if=[
+        ('action', 'set', ('run_id', 'operation', 'state', 'live_site', 'expect_state')),
+        ('action', 'lock', ('lock_name', 'run_id', 'operation')),
+        ('action', 'unlock', ('lock_name', 'run_id')),
+        ('break_stale_lock', True, ('stale_after',)),
+    ])
 
 
 if __name__ == '__main__':
