@@ -73,12 +73,12 @@ DNS_CONNECTION_REQUIRED_ONE_OF = [('key_file', 'key_secret')]
 DNS_CONNECTION_REQUIRED_BY = {'key_secret': 'key_name'}
 
 
-def run_dns_module(runner_class, argument_spec, required_if=None):
+def run_dns_module(runner_class, argument_spec, required_if=None, mutually_exclusive=None):
     """main() of a DNS module: the AnsibleModule with the shared connection constraints, then
     ``runner_class(module).run()``; a DNSError fails the module with the runner's partial result."""
     module = AnsibleModule(
         argument_spec=argument_spec,
-        mutually_exclusive=DNS_CONNECTION_MUTUALLY_EXCLUSIVE,
+        mutually_exclusive=DNS_CONNECTION_MUTUALLY_EXCLUSIVE + (mutually_exclusive or []),
         required_one_of=DNS_CONNECTION_REQUIRED_ONE_OF,
         required_by=DNS_CONNECTION_REQUIRED_BY,
         required_if=required_if,

@@ -117,6 +117,15 @@ options:
     description:
       - Age in seconds from which O(break_stale_lock) may break a lock. Required with O(break_stale_lock=true).
     type: int
+  take_over_from:
+    description:
+      - With O(action=lock), take over the lock only when it is held by exactly this run id, whatever its
+        age (compare-and-swap on the lock as read, so a lock taken meanwhile by another run is never broken).
+        A warning names the taken-over holder.
+      - For an operator who has checked that the named run is dead and abandons it. A free lock, or one held
+        by O(run_id), is taken as usual; a lock of any other run fails as usual.
+    type: str
+    version_added: 0.2.0
 '''
 
 EXAMPLES = r'''
@@ -451,7 +460,8 @@ class DrState(object):
         elif lock['holder'] == params['run_id']:
             request = self._txt_request(self.lock_name, lock_before)
         else:
-            self.check_stale(lock)
+            if not (params['take_over_from'] and lock['holder'] == params['take_over_from']):
+                self.check_stale(lock)
             self.broken_lock = lock
             request = self._txt_request(self.lock_name, lock_before, strings, expect=lock_before.rdatas)
         return [RecordPlan(request, lock_before)]
@@ -534,6 +544,7 @@ def main():
         ttl=dict(type='int', default=60),
         break_stale_lock=dict(type='bool', default=False),
         stale_after=dict(type='int'),
+        take_over_from=dict(type='str'),
     )
     argument_spec.update(dns_verify_argument_spec())
     run_dns_module(DrState, argument_spec, required_if=[
@@ -541,7 +552,7 @@ def main():
         ('action', 'lock', ('lock_name', 'run_id', 'operation')),
         ('action', 'unlock', ('lock_name', 'run_id')),
         ('break_stale_lock', True, ('stale_after',)),
-    ])
+    ], mutually_exclusive=[('break_stale_lock', 'take_over_from')])
 
 
 if __name__ == '__main__':

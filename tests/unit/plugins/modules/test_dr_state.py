@@ -232,3 +232,18 @@ def test_through_ansible_with_debian_python(bind_zone, names):
     assert 'localhost | CHANGED' in outputs[0], outputs[0]
     assert 'localhost | FAILED!' in outputs[1] and 'held by run run-a (operation failback' in outputs[1], outputs[1]
     assert fields(bind_zone.dig(names['lock_name'], 'TXT'))['holder'] == 'run-a'
+
+
+def test_take_over_from_breaks_only_the_named_run(run_module, bind_zone, names):
+    seed_lock(bind_zone, names, 'run-dead', int(time.time()))
+    wrong = take_lock(run_module, bind_zone, names, take_over_from='run-other')
+    assert wrong['failed'] and 'held by run run-dead' in wrong['msg']
+    assert fields(bind_zone.dig(names['lock_name'], 'TXT'))['holder'] == 'run-dead'
+    taken = take_lock(run_module, bind_zone, names, take_over_from='run-dead')
+    assert not taken['failed'], taken
+    assert taken['changed'] is True and 'run run-dead' in taken['warnings'][0]
+    assert fields(bind_zone.dig(names['lock_name'], 'TXT'))['holder'] == 'run-1'
+    # The takeover is a compare-and-swap on the named holder's lock as read.
+    assert taken['update']['prerequisites'][0].startswith('prereq yxrrset %s.%s. TXT "holder=run-dead"' % (names['lock_name'], bind_zone.zone))
+    both = take_lock(run_module, bind_zone, names, take_over_from='run-dead', break_stale_lock=True, stale_after=1)
+    assert both['failed'] and 'mutually exclusive' in both['msg']

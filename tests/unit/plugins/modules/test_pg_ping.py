@@ -1,0 +1,39 @@
+"""pg_ping on a real PostgreSQL 15 cluster: a working login is proven, a bad one fails clearly."""
+from ansible_collections.genesys_dr.framework.plugins.modules import pg_ping
+
+APP_ROLE = 'genesys_ping_app'
+APP_PASSWORD = 'ping-app-p4ss'
+
+
+def test_login_is_proven_and_read_back(module_runner, pg_pair):
+    cluster = pg_pair[0]
+    cluster.ensure_running()
+    result = module_runner(pg_ping, dict(cluster.login_args('postgres'), require_superuser=True))
+    assert not result['failed'], result
+    assert result['changed'] is False
+    assert result['database'] == 'postgres' and result['superuser'] is True and result['in_recovery'] is False
+    assert result['server_version'] == cluster.sql('postgres', "SELECT current_setting('server_version_num')::int")[0][0]
+
+
+def test_wrong_password_fails_without_showing_it(module_runner, pg_pair):
+    cluster = pg_pair[0]
+    cluster.ensure_running()
+    wrong = 'not-the-Passw0rd'
+    result = module_runner(pg_ping, dict(cluster.login_args('postgres'), login_password=wrong))
+    assert result['failed']
+    assert 'authentication to PostgreSQL at' in result['msg'] and 'was refused' in result['msg']
+    assert wrong not in str(result)
+
+
+def test_missing_database_and_non_superuser_are_refused(module_runner, pg_pair):
+    cluster = pg_pair[0]
+    cluster.ensure_running()
+    missing = module_runner(pg_ping, cluster.login_args('no_such_db'))
+    assert missing['failed'] and 'does not exist' in missing['msg']
+    cluster.sql('postgres', "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '%s') THEN "
+                            "CREATE ROLE %s LOGIN PASSWORD '%s'; END IF; END $$" % (APP_ROLE, APP_ROLE, APP_PASSWORD))
+    args = dict(cluster.login_args('postgres'), login_user=APP_ROLE, login_password=APP_PASSWORD)
+    plain = module_runner(pg_ping, args)
+    assert not plain['failed'] and plain['user'] == APP_ROLE and plain['superuser'] is False
+    refused = module_runner(pg_ping, dict(args, require_superuser=True))
+    assert refused['failed'] and 'is not a superuser' in refused['msg']
