@@ -1,0 +1,220 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the genesys_dr.framework collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: pg_dump_archive
+short_description: Dump a PostgreSQL database into an archive file once, the password kept out of sight
+version_added: 0.1.0
+description:
+  - Runs C(pg_dump) of the database named by O(login_db) into O(path), unless O(path) already exists.
+    This keeps the content a site held before something overwrites it (the restored main's Configuration
+    Database before reprotect's initial copy replaces it), and a rerun never replaces the first dump.
+  - The credentials are first proven with a connection through the collection's PostgreSQL connection
+    layer, so a wrong password or an unreachable server fails with the same clear message as the other
+    PostgreSQL modules.
+  - The password reaches C(pg_dump) through a password file (mode 0600, in the module's private temporary
+    directory, removed when the module ends) named by C(PGPASSFILE); it is never on a command line (which
+    every local user can read) nor in the task's environment (which Ansible prints at C(-vvv)).
+  - The dump is written to C(<path>.partial) (mode 0600) and renamed to O(path) only once C(pg_dump) has
+    succeeded and the file is on disk, so O(path) is always a complete archive; a partial file left by an
+    interrupted run is replaced.
+extends_documentation_fragment:
+  - genesys_dr.framework.postgres
+attributes:
+  check_mode:
+    support: full
+    description: The credentials are proven and RV(command) built; nothing is written. RV(ignore:changed) says whether a dump would be made.
+  diff_mode:
+    support: none
+options:
+  path:
+    description:
+      - Archive file to create. Its directory must exist.
+    type: path
+    required: true
+  format:
+    description:
+      - C(pg_dump) output format. V(custom) is for C(pg_restore); V(plain) is an SQL script.
+    type: str
+    default: custom
+    choices: [custom, plain, tar]
+  pg_dump:
+    description:
+      - The C(pg_dump) program, an absolute path or a name looked up in C(PATH). Its major version must
+        not be older than the server's.
+    type: str
+    default: pg_dump
+notes:
+  - C(pg_dump) runs on the host that runs the module; O(login_host) is the server as seen from there.
+seealso:
+  - module: genesys_dr.framework.pg_content_info
+author:
+  - Genesys DR framework team (!UNKNOWN)
+'''
+
+EXAMPLES = r'''
+- name: Dump the Configuration Database before an initial copy replaces it
+  genesys_dr.framework.pg_dump_archive:
+    login_host: "{{ genesys_host_address }}"
+    login_user: genesys_dr_admin
+    login_password: "{{ dr_db_admin_password }}"
+    login_db: cfgdb
+    path: /var/lib/genesys-dr/archive/cfgdb-site1-failover-20261124.dump
+  register: cfgdb_archive
+'''
+
+RETURN = r'''
+path:
+  description: The archive file.
+  returned: always
+  type: str
+  sample: /var/lib/genesys-dr/archive/cfgdb-site1-failover-20261124.dump
+existed:
+  description: Whether O(path) existed before the run (then nothing was dumped).
+  returned: always
+  type: bool
+size_bytes:
+  description: Size of the archive, read back from the file; null in check mode when no archive exists.
+  returned: always
+  type: int
+  sample: 40960
+sha256:
+  description: SHA-256 of the archive, read back from the file; null in check mode when no archive exists.
+  returned: always
+  type: str
+command:
+  description: The C(pg_dump) command line run (in check mode, that would run); it holds no password.
+  returned: always
+  type: list
+  elements: str
+  sample: [/usr/bin/pg_dump, --format=custom, "--file=/var/lib/genesys-dr/archive/cfgdb.dump.partial", --no-password,
+           "--dbname=connect_timeout='10' dbname='cfgdb' host='198.18.1.20' port='5432' sslmode='prefer' user='genesys_dr_admin'"]
+'''
+
+import hashlib
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres import (
+    build_conninfo,
+    conn_params_from_module,
+    connect,
+    mask_secrets,
+    postgres_common_argument_spec,
+)
+
+
+def passfile_escape(password):
+    r"""The password as a .pgpass field: backslash and colon escaped."""
+    return password.replace('\\', '\\\\').replace(':', '\\:')
+
+
+def passfile_line(password):
+    """A .pgpass line matching every server, database and user."""
+    return '*:*:*:*:%s\n' % passfile_escape(password)
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_path(path, directory=False):
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class DumpArchive(object):
+    def __init__(self, module):
+        self.module = module
+        self.path = module.params['path']
+        self.partial = self.path + '.partial'
+        self.kw = conn_params_from_module(module.params)
+        self.password = self.kw.pop('password', None)
+        self.command = None
+
+    def build_command(self):
+        pg_dump = self.module.params['pg_dump']
+        if os.path.sep not in pg_dump:
+            pg_dump = self.module.get_bin_path(pg_dump, required=True)
+        # The connection string carries every libpq keyword of the connection layer except the password.
+        self.command = [pg_dump, '--format=%s' % self.module.params['format'], '--file=%s' % self.partial,
+                        '--no-password', '--dbname=%s' % build_conninfo(self.kw)]
+
+    def dump(self):
+        directory = os.path.dirname(self.path) or '.'
+        if not os.path.isdir(directory):
+            self.module.fail_json(msg='the directory of the archive, %s, does not exist: create it first' % directory,
+                                  path=self.path, command=self.command)
+        if os.path.lexists(self.partial):
+            os.unlink(self.partial)
+        # pg_dump truncates the file it is given and keeps its mode: create it 0600 first.
+        os.close(os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        environ = {}
+        passfile = None
+        try:
+            if self.password:
+                fd, passfile = tempfile.mkstemp(prefix='pgpass-', dir=self.module.tmpdir)
+                with os.fdopen(fd, 'wb') as handle:
+                    handle.write(to_bytes(passfile_line(self.password)))
+                environ['PGPASSFILE'] = passfile
+            rc, out, err = self.module.run_command(self.command, environ_update=environ)
+        finally:
+            if passfile:
+                os.unlink(passfile)
+        if rc != 0:
+            os.unlink(self.partial)
+            secrets = [passfile_escape(self.password), self.password] if self.password else []
+            detail = mask_secrets(' '.join((err or out or '').split()), secrets)
+            self.module.fail_json(msg='pg_dump of %s failed (exit %s): %s' % (self.kw.get('dbname'), rc, detail),
+                                  path=self.path, command=self.command, rc=rc)
+        fsync_path(self.partial)
+        os.rename(self.partial, self.path)
+        fsync_path(directory, directory=True)
+
+
+def main():
+    argument_spec = postgres_common_argument_spec()
+    argument_spec.update(
+        path=dict(type='path', required=True),
+        format=dict(type='str', default='custom', choices=['custom', 'plain', 'tar']),
+        pg_dump=dict(type='str', default='pg_dump'),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+
+    archive = DumpArchive(module)
+    archive.build_command()
+    existed = os.path.exists(archive.path)
+    if not existed:
+        # Prove the credentials with the layer's classified messages before pg_dump sees them.
+        connect(module).close()
+        if not module.check_mode:
+            archive.dump()
+
+    present = os.path.exists(archive.path)
+    module.exit_json(
+        changed=not existed,
+        path=archive.path,
+        existed=existed,
+        size_bytes=os.path.getsize(archive.path) if present else None,
+        sha256=sha256_of(archive.path) if present else None,
+        command=[to_native(a) for a in archive.command],
+    )
+
+
+if __name__ == '__main__':
+    main()
