@@ -15,12 +15,21 @@ description:
   - For playbooks that publish C(genesys_dr_report) with M(ansible.builtin.set_stats) (the procedures of this
     collection do), writes at the end of the run, also when it failed, a JSON and a Markdown report
     named after the run id into O(report_dir).
+  - Every attempt of a run keeps its own report, never overwritten - a run continued with
+    C(-e genesys_dr_run=<id>) after a failure is a new attempt of the same run. The first attempt writes
+    C(<run id>.json) and C(<run id>.md), the second C(<run id>.attempt2.json) and C(<run id>.attempt2.md),
+    and so on. Each report holds its C(attempt) number and, from the second on, C(earlier_attempts) - the
+    file, start, result and RPO of every earlier attempt - so the RPO measured by the attempt that made
+    the cutover is found from the last one.
   - Each play of a procedure is one step; the report lists the steps with start time, duration and outcome,
     and what the roles published with C(set_stats) (the same data AWX keeps as artifacts) - RTO (from
     the start of the run to the first canary write acknowledged through a proxy), the part of it spent in
     waits the modules reported versus orchestration overhead, RPO, limited-mode time per site, fencing
     results and the archive path.
-  - It never copies module arguments, so secrets given to modules do not reach the report.
+  - It never copies module arguments, so secrets given to modules do not reach the report, and what tasks
+    with C(no_log) return never reaches a callback. As a second guard, a published value under a key that
+    names a secret (C(password), C(passwd), C(secret), C(token), C(private_key), C(tsig_key)) is written as
+    C(********).
   - Enable it with C(callbacks_enabled = genesys_dr.framework.dr_report) (or C(ANSIBLE_CALLBACKS_ENABLED)).
 requirements:
   - enabled in the configuration
@@ -48,6 +57,19 @@ from ansible.plugins.callback import CallbackBase
 
 # Results of these modules carry time spent waiting for the system (not orchestration).
 WAIT_FIELDS = ('elapsed',)
+MASK = '********'
+SECRET_KEY = re.compile(r'password|passwd|secret|token|private_key|tsig_key', re.IGNORECASE)
+ATTEMPT_SUFFIX = '.attempt%d'
+
+
+def _scrub(value):
+    """value with every item under a key that names a secret replaced by a mask."""
+    if isinstance(value, dict):
+        return dict((k, MASK if isinstance(k, str) and SECRET_KEY.search(k) and v not in (None, '') else _scrub(v))
+                    for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def _iso(epoch):
@@ -148,18 +170,53 @@ class CallbackModule(CallbackBase):
             'steps': [dict(s, started=_iso(s['started']), ended=_iso(s['ended']) if s['ended'] else None)
                       for s in self.steps],
             'measures': self._measures(custom),
-            'published': dict((k, v) for k, v in custom.items() if k != 'genesys_dr_report'),
+            'published': _scrub(dict((k, v) for k, v in custom.items() if k != 'genesys_dr_report')),
         }
+        report['measures'] = _scrub(report['measures'])
         directory = self.get_option('report_dir')
         os.makedirs(directory, exist_ok=True)
-        base = os.path.join(directory, re.sub(r'[^A-Za-z0-9_.-]', '_', str(report['run_id'] or 'run')))
-        with open(base + '.json', 'w') as f:
+        run_base = os.path.join(directory, re.sub(r'[^A-Za-z0-9_.-]', '_', str(report['run_id'] or 'run')))
+        handle, base, attempt = self._claim_attempt(run_base)
+        report['attempt'] = attempt
+        report['earlier_attempts'] = self._earlier_attempts(run_base, attempt)
+        with os.fdopen(handle, 'w') as f:
             json.dump(report, f, indent=2, sort_keys=True)
         with open(base + '.md', 'w') as f:
             f.write(self._markdown(report))
         self._display.banner('DR REPORT')
         self._display.display(self._markdown(report))
         self._display.display('report written: %s.json, %s.md' % (base, base))
+
+    @staticmethod
+    def _attempt_base(run_base, attempt):
+        return run_base if attempt == 1 else run_base + ATTEMPT_SUFFIX % attempt
+
+    def _claim_attempt(self, run_base):
+        """The first attempt number whose JSON report does not exist yet, created exclusively (two runs
+        finishing at once get two numbers): (open file descriptor, file base, attempt)."""
+        attempt = 1
+        while True:
+            base = self._attempt_base(run_base, attempt)
+            try:
+                return os.open(base + '.json', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), base, attempt
+            except FileExistsError:
+                attempt += 1
+
+    def _earlier_attempts(self, run_base, attempt):
+        earlier = []
+        for number in range(1, attempt):
+            path = self._attempt_base(run_base, number) + '.json'
+            entry = {'attempt': number, 'report': os.path.basename(path)}
+            try:
+                with open(path) as f:
+                    previous = json.load(f)
+                entry.update(started=previous.get('started'), ended=previous.get('ended'), result=previous.get('result'),
+                             rpo=(previous.get('measures') or {}).get('rpo'))
+            except (OSError, ValueError) as e:
+                # Another attempt still writing it, or a damaged file: name it, do not fail the report.
+                entry['result'] = 'unreadable (%s)' % e.__class__.__name__
+            earlier.append(entry)
+        return earlier
 
     def _measures(self, custom):
         m = {}
@@ -204,13 +261,19 @@ class CallbackModule(CallbackBase):
 
     @staticmethod
     def _markdown(r):
-        lines = ['# DR %s report: %s' % (r['operation'], r['run_id']), '',
+        attempt = r.get('attempt', 1)
+        lines = ['# DR %s report: %s%s' % (r['operation'], r['run_id'], ' (attempt %d)' % attempt if attempt > 1 else ''), '',
                  '- playbook: `%s`%s, mode: %s' % (r['playbook'], ' (check mode)' if r['check_mode'] else '',
                                                    r['mode'] or '-'),
                  '- started %s, ended %s, wall time %.1f s, result: **%s**' % (r['started'], r['ended'],
-                                                                               r['wall_time_s'], r['result']),
-                 '', '| step | started | duration (s) | ok | changed | failed | unreachable |',
-                 '| --- | --- | ---: | ---: | ---: | ---: | ---: |']
+                                                                               r['wall_time_s'], r['result'])]
+        for e in r.get('earlier_attempts') or []:
+            rpo = e.get('rpo')
+            lines.append('- earlier attempt %d (`%s`): started %s, result %s, RPO %s' % (
+                e['attempt'], e['report'], e.get('started') or '-', e.get('result') or '-',
+                json.dumps(rpo, sort_keys=True) if rpo is not None else 'not measured'))
+        lines += ['', '| step | started | duration (s) | ok | changed | failed | unreachable |',
+                  '| --- | --- | ---: | ---: | ---: | ---: | ---: |']
         for s in r['steps']:
             lines.append('| %s | %s | %s | %d | %d | %d | %d |' % (
                 s['name'], s['started'], s['duration'], s['ok'], s['changed'], s['failed'], s['unreachable']))

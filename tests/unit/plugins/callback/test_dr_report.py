@@ -283,3 +283,110 @@ def test_reprotect_counts_limited_mode_only_where_proxies_were_moved(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = _read(reports, 'failover-20261124_test')[0]
     assert set(report['measures']['limited_mode_s_per_site']) == {'dc_west', 'branch_north'}
+
+
+ATTEMPT = '''
+- name: Take the DR lock
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_report: {operation: failover, mode: planned, run_id: "failover-resumed", check_mode: false}
+    - name: Publish the RPO this attempt measured
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_rpo: {main_reachable: true, wal_bytes_not_applied: "{{ rpo_bytes | int }}", source_lsn: "{{ lsn }}",
+                           note: "attempt with {{ rpo_bytes }} bytes behind"}
+    - name: Die here when asked to (the controller killed, the DNS primary gone)
+      ansible.builtin.fail:
+        msg: the DNS primary does not answer
+      when: fail_here | bool
+'''
+
+
+def test_every_attempt_of_a_resumed_run_keeps_its_own_report(tmp_path):
+    proc, reports = _run(tmp_path, ATTEMPT, '-e', 'rpo_bytes=4096 lsn=0/3000000 fail_here=true')
+    assert proc.returncode != 0
+    first, _md = _read(reports, 'failover-resumed')
+    assert first['attempt'] == 1 and first['earlier_attempts'] == [] and first['result'] == 'failed'
+    assert first['measures']['rpo']['wal_bytes_not_applied'] == 4096
+
+    proc, reports = _run(tmp_path, ATTEMPT, '-e', 'rpo_bytes=0 lsn=0/3000148 fail_here=false')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(os.listdir(str(reports))) == ['failover-resumed.attempt2.json', 'failover-resumed.attempt2.md',
+                                                'failover-resumed.json', 'failover-resumed.md']
+    # The first attempt's report is untouched: its RPO is still there.
+    assert _read(reports, 'failover-resumed') == (first, _md)
+    second, markdown = _read(reports, 'failover-resumed.attempt2')
+    assert second['attempt'] == 2 and second['result'] == 'ok' and second['run_id'] == 'failover-resumed'
+    assert second['measures']['rpo']['wal_bytes_not_applied'] == 0
+    assert second['earlier_attempts'] == [{
+        'attempt': 1, 'report': 'failover-resumed.json', 'started': first['started'], 'ended': first['ended'],
+        'result': 'failed', 'rpo': first['measures']['rpo']}]
+    assert markdown.startswith('# DR failover report: failover-resumed (attempt 2)\n')
+    assert '- earlier attempt 1 (`failover-resumed.json`): started %s, result failed, RPO {"main_reachable": true, ' \
+        '"note": "attempt with 4096 bytes behind", "source_lsn": "0/3000000", "wal_bytes_not_applied": 4096}' % first['started'] in markdown
+    assert 'report written: %s.json' % os.path.join(str(reports), 'failover-resumed.attempt2') in proc.stdout
+
+    proc, reports = _run(tmp_path, ATTEMPT, '-e', 'rpo_bytes=0 lsn=0/3000148 fail_here=false')
+    third, _md = _read(reports, 'failover-resumed.attempt3')
+    assert third['attempt'] == 3 and [e['attempt'] for e in third['earlier_attempts']] == [1, 2]
+    assert _read(reports, 'failover-resumed.attempt2')[0] == second
+
+
+SECRETS_PUBLISHED = '''
+- name: A run whose tasks handle the DB password
+  hosts: localhost
+  gather_facts: false
+  vars:
+    genesys_db_admin_password: "{{ lookup('ansible.builtin.env', 'genesys_db_admin_password_env') }}"
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_report: {operation: reprotect, mode: reprotect, run_id: secrets, check_mode: false}
+    - name: A module given the password as a no_log option fails (the server does not answer)
+      genesys_dr.framework.pg_content_info:
+        login_host: 127.0.0.1
+        login_port: 1
+        login_user: genesys_dr_admin
+        login_password: "{{ genesys_db_admin_password }}"
+        login_db: cfgdb
+        connect_timeout: 2
+      ignore_errors: true
+    - name: A no_log task returns the password and fails with it in its message
+      ansible.builtin.fail:
+        msg: "refused: {{ genesys_db_admin_password }}"
+      no_log: true
+      ignore_errors: true
+    - name: A no_log loop over items holding the password
+      ansible.builtin.debug:
+        msg: "{{ item }}"
+      loop: ["{{ genesys_db_admin_password }}"]
+      no_log: true
+    - name: A role publishes a connection it used, password included
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_archive:
+            west-cfgdb-01: {path: /var/lib/genesys-dr/archive/x.dump, size_bytes: 1, divergent_rows_summary: none,
+                            publisher: {host: 198.18.2.20, password: "{{ genesys_db_admin_password }}"}}
+          genesys_dr_debug: {db_admin_password: "{{ genesys_db_admin_password }}", tsig_key: "{{ genesys_db_admin_password }}"}
+    - name: Fail the run with a no_log task
+      ansible.builtin.command: /bin/sh -c 'echo {{ genesys_db_admin_password }}; exit 4'
+      no_log: true
+'''
+
+
+def test_no_secret_reaches_the_report(tmp_path):
+    proc, reports = _run(tmp_path, SECRETS_PUBLISHED, '-vvv')
+    assert proc.returncode != 0
+    report, markdown = _read(reports, 'secrets')
+    assert report['result'] == 'failed'
+    assert [f['task'] for f in report['failures']] == ['Fail the run with a no_log task']
+    assert report['published']['genesys_dr_debug'] == {'db_admin_password': '********', 'tsig_key': '********'}
+    archive = report['measures']['archive']['west-cfgdb-01']
+    assert archive['publisher'] == {'host': '198.18.2.20', 'password': '********'} and archive['size_bytes'] == 1
+    for text in (json.dumps(report), markdown, proc.stdout.split('DR REPORT')[-1]):
+        assert SECRET not in text
