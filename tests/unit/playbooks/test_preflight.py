@@ -34,21 +34,26 @@ BIN = os.path.join(TOP, '.venv', 'bin')
 TASKS = [
     "Validating arguments against arg spec 'main'",
     'Stop every host when one failed the argument check',
+    'Validate the deployment-wide values against the inventory interface',
+    'Fail on deployment-wide values that are missing or of the wrong type',
+    "Validate the host's values against the inventory interface",
+    'Fail on host values that are missing or of the wrong type',
     'Find the site groups',
     'Check the deployment-wide values and the inventory groups',
     'Look at the TSIG key file on the controller',
     'Fail when the TSIG key file is missing',
+    'Fail when the TSIG key file names an algorithm',
     "Check the host's site and address",
     'Check the host and the controller agree on the deployment-wide values',
     "Check the host's application directory and application list",
     'Check each application of the host',
-    'Check the host runs every required component',
+    'Check the host runs every required application',
     'Sort hosts by their DR role',
     'Group the hosts of the two DR sites',
     'Summary of the hosts per DR role',
 ]
-ARGSPEC, GATE, DEPLOYMENT, TSIG, HOST, AGREE, APPLIST, APP, COMPONENTS = (
-    TASKS[0], TASKS[1], TASKS[3], TASKS[5], TASKS[6], TASKS[7], TASKS[8], TASKS[9], TASKS[10])
+(DEPLOYMENT_TYPES, HOST_TYPES, DEPLOYMENT, TSIG, TSIG_ALGORITHM, HOST, AGREE, APPLIST, APP, COMPONENTS) = (
+    TASKS[3], TASKS[5], TASKS[7], TASKS[9], TASKS[10], TASKS[11], TASKS[12], TASKS[13], TASKS[14], TASKS[15])
 
 
 def _env(tmp):
@@ -74,10 +79,10 @@ def _preflight(inventory, tmp, tsig_key, extra=(), vault=True, check=False):
     return _run(cmd + list(extra), tmp)
 
 
-def _tsig_key(directory, mode=0o600):
+def _tsig_key(directory, mode=0o600, algorithm='hmac-sha256'):
     path = os.path.join(str(directory), 'tsig.key')
     with open(path, 'w') as f:
-        f.write('key "gdr-update" {\n\talgorithm hmac-sha256;\n\tsecret "dGVzdC1vbmx5LW5vdC1hLWtleQ==";\n};\n')
+        f.write('key "gdr-update" {\n\talgorithm %s;\n\tsecret "dGVzdC1vbmx5LW5vdC1hLWtleQ==";\n};\n' % algorithm)
     os.chmod(path, mode)
     return path
 
@@ -219,24 +224,82 @@ def _db_port_per_site(inv):
     inv['group_vars']['dc_west']['genesys_db_port'] = 5432
 
 
+def _without(host, component, role=None):
+    """Edit: the host's genesys_apps without the component (of that role)."""
+    def edit(inv):
+        apps = _host(inv, host)['genesys_apps']
+        kept = [a for a in apps if not (a['component'] == component and role in (None, a['role']))]
+        assert len(kept) == len(apps) - 1
+        apps[:] = kept
+    return edit
+
+
+def _two_master_backups(inv):
+    _app(inv, 'west-mgmt-01', 0)['role'] = 'backup'
+
+
+def _apps_not_a_list(inv):
+    _host(inv, 'west-app-01')['genesys_apps'] = 'CSProxy_West_P CSProxy_West_B'
+
+
+def _no_host_address(inv):
+    del _host(inv, 'west-ns-01')['genesys_host_address']
+
+
+def _no_site_of_a_site_group(inv):
+    inv['group_vars']['branch_north'] = {}
+
+
 # id: (edit, extra -e arguments, variable named, host named (None: deployment-wide, then
 #      the host the values were read for), task that fails)
 BROKEN = {
-    'proxy host without a proxy app': (_no_proxy_app, [], 'genesys_apps has no proxy', 'north-app-01', COMPONENTS),
-    'apps entry without port': (_app_without_port, [], 'port', 'east-mgmt-01', GATE),
-    'apps entry with unknown component': (_app_unknown_component, [], 'cs_proxy', 'west-app-01', GATE),
+    # Applications of a host.
+    'proxy host without a proxy app': (_no_proxy_app, [], 'genesys_apps has no proxy primary', 'north-app-01',
+                                       COMPONENTS),
+    'apps entry without port': (_app_without_port, [], 'missing required arguments: port found in genesys_apps',
+                                'east-mgmt-01', HOST_TYPES),
+    'apps entry with unknown component': (_app_unknown_component, [], 'value of component must be one of',
+                                          'west-app-01', HOST_TYPES),
     'apps entry of another host kind': (_proxy_on_management_host, [], 'component (proxy)', 'west-mgmt-01', APP),
-    'apps entry with unknown role': (_app_unknown_role, [], 'standby', 'east-app-01', GATE),
+    'apps entry with unknown role': (_app_unknown_role, [], 'got: standby found in genesys_apps', 'east-app-01',
+                                     HOST_TYPES),
     'apps entry port out of range': (_app_port_out_of_range, [], 'port (70000)', 'north-app-01', APP),
     'two apps on one port': (_app_port_twice, [], 'genesys_apps gives one port to two applications: '
                              '7000 (CSProxy_East_P, CSProxy_East_B)', 'east-app-01', COMPONENTS),
     'two apps with one name': (_app_name_twice, [], 'genesys_apps lists an application name twice: SCS_Master_East',
                                'east-mgmt-01', COMPONENTS),
     'app base not absolute': (_app_base_relative, [], 'genesys_app_base', 'west-app-01', APPLIST),
+    'apps not a list': (_apps_not_a_list, [], "'genesys_apps' is of type str", 'west-app-01', HOST_TYPES),
+    # The master set of each management host (issue 7 item 5).
+    'main master pair without backup': (_without('east-mgmt-01', 'master_cs', 'backup'), [],
+                                        'genesys_apps has no master_cs backup application', 'east-mgmt-01', COMPONENTS),
+    'main master pair without primary': (_without('east-mgmt-01', 'master_cs', 'primary'), [],
+                                         'genesys_apps has no master_cs primary application', 'east-mgmt-01',
+                                         COMPONENTS),
+    'secondary master pair without backup': (_without('west-mgmt-01', 'master_cs', 'backup'), [],
+                                             'genesys_apps has no master_cs backup application', 'west-mgmt-01',
+                                             COMPONENTS),
+    'secondary master pair of two backups': (_two_master_backups, [],
+                                             'genesys_apps has no master_cs primary application (a management host '
+                                             'lists master_cs primary, master_cs backup, master_scs primary, '
+                                             'scs_message_server primary); genesys_apps lists more than one '
+                                             'master_cs backup application', 'west-mgmt-01', COMPONENTS),
+    'no master SCS': (_without('east-mgmt-01', 'master_scs'), [], 'genesys_apps has no master_scs primary application',
+                      'east-mgmt-01', COMPONENTS),
+    'no SCS Message Server': (_without('west-mgmt-01', 'scs_message_server'), [],
+                              'genesys_apps has no scs_message_server primary application', 'west-mgmt-01',
+                              COMPONENTS),
+    # Sites and hosts.
     'main site not a group': (_set(['all', 'genesys_main_site'], 'dc_north'), [], 'genesys_main_site (dc_north)',
                               None, DEPLOYMENT),
+    'unknown secondary site': (_set(['all', 'genesys_secondary_site'], 'dc_south'), [],
+                               'genesys_secondary_site (dc_south) must name a site group', None, DEPLOYMENT),
     'main site is the secondary': (_set(['all', 'genesys_secondary_site'], 'dc_east'), [],
                                    'genesys_main_site and genesys_secondary_site are both dc_east', None, DEPLOYMENT),
+    'main site missing': (_set(['all', 'genesys_main_site'], None), [],
+                          'missing required arguments: genesys_main_site', None, DEPLOYMENT_TYPES),
+    'main site a list': (_set(['all', 'genesys_main_site'], ['dc_east', 'dc_west']), [],
+                         "genesys_main_site (['dc_east', 'dc_west']) must name a site group", None, DEPLOYMENT),
     'no management host at main': (_no_management_at_main, [], 'genesys_main_site) must have exactly one host in '
                                    'management_hosts', None, DEPLOYMENT),
     'no DB host at secondary': (_no_db_at_secondary, [], 'genesys_secondary_site) must have exactly one host in '
@@ -245,28 +308,43 @@ BROKEN = {
     'no dns_primary': (_no_dns_primary, [], 'group dns_primary must hold exactly one host', None, DEPLOYMENT),
     'host address not an IP': (_address_not_ip, [], 'genesys_host_address (east-cfgdb-01.contoso-cc.example)',
                                'east-cfgdb-01', HOST),
+    'host address missing': (_no_host_address, [], 'missing required arguments: genesys_host_address', 'west-ns-01',
+                             HOST_TYPES),
+    'site group without genesys_site': (_no_site_of_a_site_group, [], 'missing required arguments: genesys_site',
+                                        'north-app-01', HOST_TYPES),
     'host site names another site': (_site_of_other_group, [], 'genesys_site (dc_west)', 'east-app-01', HOST),
     'host in two site groups': (_host_in_two_sites, [], 'several site groups', 'east-app-01', HOST),
+    # Deployment-wide values.
     'db port out of range': (_set(['all', 'genesys_db_port'], 70000), [], 'genesys_db_port (70000)', None,
                              DEPLOYMENT),
-    'db port not a number': (_set(['all', 'genesys_db_port'], 'postgres'), [], 'genesys_db_port', None, ARGSPEC),
+    'db port not a number': (_set(['all', 'genesys_db_port'], 'postgres'), [],
+                             "argument 'genesys_db_port' is of type str and we were unable to convert to int", None,
+                             DEPLOYMENT_TYPES),
     'db port set for one site only': (_db_port_per_site, [], 'genesys_db_port is 5432', 'west-app-01', AGREE),
     'master name outside the zone': (_set(['all', 'genesys_master_name'], 'confserv-master.contoso-cc.example'), [],
                                      'must be a name inside genesys_zone', None, DEPLOYMENT),
     'state and lock records are one name': (
         _set(['all', 'genesys_dr_lock_name'], '_dr-state.confserv-master.cfg.contoso-cc.example'), [],
         'genesys_dr_state_name and genesys_dr_lock_name must be two different names', None, DEPLOYMENT),
-    'cs roles not a list': (_set(['all', 'genesys_db_cs_roles'], ''), [], 'genesys_db_cs_roles', None, DEPLOYMENT),
-    'zone missing': (_set(['all', 'genesys_zone'], None), [], 'genesys_zone', None, ARGSPEC),
+    'cs roles empty': (_set(['all', 'genesys_db_cs_roles'], ''), [], 'genesys_db_cs_roles', None, DEPLOYMENT),
+    'ms roles a mapping': (_set(['all', 'genesys_db_ms_roles'], {'gcti_logms': True}), [],
+                           "'genesys_db_ms_roles' is of type dict", None, DEPLOYMENT_TYPES),
+    'zone missing': (_set(['all', 'genesys_zone'], None), [], 'missing required arguments: genesys_zone', None,
+                     DEPLOYMENT_TYPES),
     'tsig key file missing': (None, ['-e', 'genesys_tsig_key_file=/nonexistent/gdr-update.key'],
                               'genesys_tsig_key_file /nonexistent/gdr-update.key does not exist', None, TSIG),
     'tsig key file readable by everyone': (None, ['world-readable-key'], 'is readable by every user', None, TSIG),
-    'vault not loaded': (None, ['no-vault'], 'vault_genesys_db_admin_password', None, ARGSPEC),
+    'tsig key of an unsupported algorithm': (None, ['algorithm=hmac-sha257'],
+                                             'uses TSIG algorithm hmac-sha257, supported: hmac-md5', None,
+                                             TSIG_ALGORITHM),
+    'vault not loaded': (None, ['no-vault'], 'genesys_db_admin_password is not set or empty (is its vault file '
+                         'loaded?', None, DEPLOYMENT),
 }
+MARKERS = ('no-vault', 'world-readable-key')
 
 
 def _write_broken(case, directory):
-    """A copy of the example with the case's edit applied; returns (inventory, extra args, vault, key mode)."""
+    """A copy of the example with the case's edit applied; returns (inventory, extra args, vault, key file options)."""
     edit, extra, _var, _host_name, _task = BROKEN[case]
     inventory = os.path.join(str(directory), 'inventory')
     shutil.copytree(EXAMPLE, inventory)
@@ -286,14 +364,15 @@ def _write_broken(case, directory):
             with open(path, 'w') as f:
                 yaml.safe_dump(inv['group_vars'].get(key, data[key]), f, default_flow_style=False)
     vault = 'no-vault' not in extra
-    mode = 0o644 if 'world-readable-key' in extra else 0o600
-    return inventory, [a for a in extra if a not in ('no-vault', 'world-readable-key')], vault, mode
+    key = {'mode': 0o644 if 'world-readable-key' in extra else 0o600}
+    key.update(a.split('=', 1) for a in extra if a.startswith('algorithm='))
+    return inventory, [a for a in extra if a not in MARKERS and not a.startswith('algorithm=')], vault, key
 
 
 def _broken_job(case):
     def job(directory):
-        inventory, extra, vault, mode = _write_broken(case, directory)
-        return _preflight(inventory, directory, _tsig_key(directory, mode), extra, vault=vault)
+        inventory, extra, vault, key = _write_broken(case, directory)
+        return _preflight(inventory, directory, _tsig_key(directory, **key), extra, vault=vault)
     return job
 
 
@@ -322,7 +401,7 @@ def _classify_job(directory):
 
 def _procedure_job(directory):
     """normal.yml in check mode against a copy where one host fails the argument check."""
-    inventory, extra, _vault, _mode = _write_broken('apps entry without port', directory)
+    inventory, extra, _vault, _key = _write_broken('apps entry without port', directory)
     return _run([os.path.join(BIN, 'ansible-playbook'), '-i', inventory, os.path.join(TOP, 'playbooks', 'normal.yml'),
                  '--check', '-e', 'genesys_tsig_key_file=%s' % _tsig_key(directory), '-e', '@' + VAULT_EXAMPLE]
                 + extra, directory)
@@ -370,13 +449,17 @@ def test_broken_inventory_fails_naming_variable_and_host_before_any_later_task(c
     failures = _failures(out)
     assert failures, out + proc.stderr
     if host is None:
-        # Deployment-wide: the argument check names the variable for every host; a later check
-        # says for which host the values were read, and fails on that host.
-        named = [f for f in failures if variable in f
-                 and (failing_task == ARGSPEC or 'as read for %s)' % _header_host(f) in f)]
+        # Deployment-wide: one failure for the whole deployment, not one per host.
+        assert len(failures) == 1, '\n'.join(failures)
+        named = [f for f in failures if variable in ' '.join(f.split())
+                 and 'Inventory check failed for the deployment (group_vars/all, as read for %s)' % _header_host(f)
+                 in ' '.join(f.split())]
     else:
-        named = [f for f in failures if variable in f and host in f]
-    assert named, 'no failure names %r and %r:\n%s' % (variable, host, '\n'.join(failures))
+        named = [f for f in failures if variable in ' '.join(f.split()) and host in f]
+    assert len(named) == 1, 'not exactly one failure names %r and %r:\n%s' % (variable, host, '\n'.join(failures))
+    # The whole argument spec is never printed (it was, once per host, up to 1,564 lines).
+    assert 'argument_spec_data' not in out and 'validate_args_context' not in out
+    assert len(named[0].splitlines()) <= 12, named[0]
 
 
 def test_a_procedure_stops_at_its_preflight_when_one_host_is_wrong(runs):
@@ -385,7 +468,7 @@ def test_a_procedure_stops_at_its_preflight_when_one_host_is_wrong(runs):
     proc = runs['test_a_procedure_stops_at_its_preflight_when_one_host_is_wrong'][0]
     assert proc.returncode != 0
     assert re.findall(r'^PLAY \[(.*?)\]', proc.stdout, re.M) == ['Preflight - check the inventory, sort hosts by DR role']
-    assert _tasks_run(proc.stdout)[-1].startswith(GATE), proc.stdout
+    assert _tasks_run(proc.stdout)[-1].startswith(HOST_TYPES), proc.stdout
     assert 'Inventory check failed for east-mgmt-01' in proc.stdout
 
 
