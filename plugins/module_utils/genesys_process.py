@@ -173,6 +173,79 @@ def find_app_processes(name, proc=PROC, same_netns=True):
     return find_processes(match_argv=lambda argv: argv_has_app(argv, name), proc=proc, same_netns=same_netns)
 
 
+def argv_option(argv, option):
+    """The value after ``option`` (``-app``, ``-host``, ...), None when absent or valueless."""
+    for i in range(len(argv) - 1):
+        if argv[i] == option and argv[i + 1] and not argv[i + 1].startswith('-'):
+            return argv[i + 1]
+    return None
+
+
+def genesys_app_name(argv):
+    """The AppName of a Genesys-style command line, None for any other command line.
+
+    Every Genesys server is started with the Configuration Server it reads its configuration
+    from and its own Application object: ``-host <host> -port <port> -app <AppName>``, each
+    option followed by its value.
+    """
+    if argv_option(argv, '-host') is None or argv_option(argv, '-port') is None:
+        return None
+    return argv_option(argv, '-app')
+
+
+def process_cwd(pid, proc=PROC):
+    """Working directory of ``pid``, None when it is gone.
+
+    Raises ProcAccessError when it may not be read (another user's process, no privilege).
+    """
+    link = os.path.join(proc, str(pid), 'cwd')
+    try:
+        return os.readlink(link)
+    except PermissionError:
+        raise ProcAccessError('cannot read %s (permission denied): run the task as root (become) or as the user '
+                              'that runs the applications' % link)
+    except (IOError, OSError):
+        return None
+
+
+def app_dir_under(path, base):
+    """The directory directly under ``base`` that holds ``path`` (``base/<dir>``), else None."""
+    base = os.path.normpath(base)
+    path = os.path.normpath(path)
+    if not path.startswith(base.rstrip('/') + '/'):
+        return None
+    return os.path.join(base, path[len(base.rstrip('/')) + 1:].split('/')[0])
+
+
+class GenesysProcess(collections.namedtuple('GenesysProcess', 'info name app_dir')):
+    """A process with a Genesys command line, its AppName and the application directory it runs from."""
+
+
+def find_genesys_processes(base, proc=PROC, same_netns=True):
+    """Processes of Genesys applications installed under ``base``.
+
+    A process counts when its command line is Genesys style (genesys_app_name) and it runs
+    from an application directory under ``base``: its working directory, or its program
+    (``argv[0]``, relative to that directory), lies inside ``base/<dir>``. That is how a
+    Genesys application is started (its run.sh, or LCA, in its own directory).
+    """
+    # /proc shows the working directory with symbolic links resolved.
+    bases = [os.path.normpath(base)] + ([os.path.realpath(base)] if os.path.realpath(base) != os.path.normpath(base) else [])
+    found = []
+    for info in find_processes(match_argv=lambda argv: genesys_app_name(argv) is not None, proc=proc,
+                               same_netns=same_netns):
+        cwd = process_cwd(info.pid, proc)
+        if cwd is None:
+            continue
+        for candidate in bases:
+            app_dir = app_dir_under(cwd, candidate) or app_dir_under(os.path.join(cwd, info.argv[0]), candidate)
+            if app_dir is not None:
+                found.append(GenesysProcess(info, genesys_app_name(info.argv),
+                                            os.path.join(bases[0], os.path.basename(app_dir))))
+                break
+    return found
+
+
 def top_level(processes):
     """Processes whose parent is not one of ``processes`` (the ones to signal first)."""
     pids = set(p.pid for p in processes)

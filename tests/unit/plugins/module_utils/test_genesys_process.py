@@ -313,3 +313,58 @@ def test_tail_text_and_newest_file(tmp_path):
     assert gp.tail_text(str(older), max_lines=3) == 'line 97\nline 98\nline 99'
     assert gp.tail_text(str(older), offset=older.stat().st_size - 8) == 'line 99'
     assert gp.tail_text(str(tmp_path / 'missing')) == ''
+
+
+# -- Genesys processes under an application base -------------------------------------------
+
+@pytest.mark.parametrize('argv, name', [
+    (['./confserv', '-host', 'cs-master', '-port', '2020', '-app', 'CS_P'], 'CS_P'),
+    (['/usr/bin/python3', '-m', 'sim', 'scs', '-app', 'SCS', '-host', 'h', '-port', '1', '-config', './x.cfg'], 'SCS'),
+    (['./confserv', '-port', '2020', '-app', 'CS_P'], None),
+    (['./confserv', '-host', 'cs-master', '-port', '2020'], None),
+    (['./confserv', '-host', '-port', '2020', '-app', 'CS_P'], None),
+    (['./confserv', '-host', 'h', '-port', '2020', '-app'], None),
+    (['sleep', '60'], None),
+])
+def test_genesys_app_name(argv, name):
+    assert gp.genesys_app_name(argv) == name
+
+
+@pytest.mark.parametrize('path, base, app_dir', [
+    ('/opt/gcti/CS_P', '/opt/gcti', '/opt/gcti/CS_P'),
+    ('/opt/gcti/CS_P/bin', '/opt/gcti/', '/opt/gcti/CS_P'),
+    ('/opt/gcti/CS_P/./confserv', '/opt/gcti', '/opt/gcti/CS_P'),
+    ('/opt/gcti', '/opt/gcti', None),
+    ('/opt/gcti2/CS_P', '/opt/gcti', None),
+    ('/opt/gcti/../other/CS_P', '/opt/gcti', None),
+])
+def test_app_dir_under(path, base, app_dir):
+    assert gp.app_dir_under(path, base) == app_dir
+
+
+def test_find_genesys_processes_by_working_directory_or_program(tmp_path):
+    """A process counts when it runs from <base>/<dir>, by working directory or by its program path."""
+    base = tmp_path / 'gcti'
+    (base / 'CS_cwd').mkdir(parents=True)
+    (base / 'CS_exe').mkdir()
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    program = base / 'CS_exe' / 'confserv'
+    program.symlink_to(sys.executable)
+    link = tmp_path / 'gcti_link'
+    link.symlink_to(base)
+    started = [
+        subprocess.Popen([sys.executable, FAKE_APP, '-host', 'h', '-port', '1', '-app', 'UT_cwd'], cwd=str(base / 'CS_cwd')),
+        subprocess.Popen([str(program), FAKE_APP, '-host', 'h', '-port', '1', '-app', 'UT_exe'], cwd=str(elsewhere)),
+        subprocess.Popen([sys.executable, FAKE_APP, '-host', 'h', '-port', '1', '-app', 'UT_out'], cwd=str(elsewhere)),
+    ]
+    try:
+        mine = set(p.pid for p in started)
+        for given in (str(base), str(link)):
+            found = [p for p in gp.find_genesys_processes(given) if p.info.pid in mine]
+            assert sorted((p.name, p.app_dir) for p in found) == [
+                ('UT_cwd', os.path.join(given, 'CS_cwd')), ('UT_exe', os.path.join(given, 'CS_exe'))]
+    finally:
+        for process in started:
+            process.kill()
+            process.wait()

@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-from ansible_collections.genesys_dr.framework.plugins.modules import app
+from ansible_collections.genesys_dr.framework.plugins.modules import app, app_sweep
 from ansible_collections.genesys_dr.framework.tests.unit.plugins.module_runner import run_module_main
 
 FAKE_APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fake_genesys_app.py')
@@ -412,3 +412,77 @@ def test_through_ansible_with_the_system_python(lab):
     result = json.loads(done.stdout.split('=>', 1)[1])
     assert result['changed'] is True
     assert result['pids'] == pids_of(name) == listening_pids(port)
+
+
+# -- app_sweep: every Genesys application under the base, listed or not --------------------
+
+def sweep(args, check=False):
+    return run_module_main(app_sweep, args, check_mode=check)
+
+
+def test_sweep_stops_every_master_under_the_base_and_reports_the_unlisted(lab, tmp_path, tmp_path_factory):
+    """The fencing case of issue 7 item 5: a master the inventory does not list is found by its
+    command line, stopped and reported; a kept application, a Genesys application installed
+    elsewhere and a process of another kind under the base are left alone."""
+    listed, unlisted, kept, elsewhere = (lab.name('CS_P'), lab.name('CS_B_unlisted'), lab.name('CSProxy'),
+                                         lab.name('CS_elsewhere'))
+    for name in (listed, unlisted, kept):
+        ok({'name': name, 'app_dir': lab.app_dir(name)})
+    other_base = tmp_path_factory.mktemp('other_base')
+    lab.others.append(subprocess.Popen([sys.executable, FAKE_APP, '-host', 'cs.invalid', '-port', '2020', '-app', elsewhere],
+                                       cwd=str(other_base), stdout=subprocess.DEVNULL))
+    # Not Genesys style (no -host), though it runs from an application directory under the base.
+    not_genesys = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', '-port', '2020', '-app', listed],
+                                   cwd=lab.app_dir(lab.name('tools')))
+    lab.others.append(not_genesys)
+    before = dict((name, [pid for pid in pids_of(name) if pid != not_genesys.pid]) for name in (listed, unlisted, kept))
+    # Popen returns once the program is exec'd: its command line is in the process table.
+    assert all(before.values()) and pids_of(elsewhere)
+
+    result = sweep({'app_base': str(tmp_path), 'keep': [kept], 'listed': [listed], 'stop_timeout': 10})
+    assert not result['failed'], result['msg']
+    assert result['changed'] is True
+    assert [(f['name'], f['app_dir'], f['pids'], f['listed']) for f in result['found']] == sorted([
+        (listed, str(tmp_path / listed), before[listed], True), (unlisted, str(tmp_path / unlisted), before[unlisted], False)])
+    assert result['unlisted'] == [unlisted]
+    assert result['kept'] == [kept]
+    assert result['remaining'] == []
+    assert len(result['warnings']) == 1 and result['warnings'][0].startswith(
+        '%s (pid %d, in %s) is a Genesys application of this host that the inventory does not list; it was stopped'
+        % (unlisted, before[unlisted][0], tmp_path / unlisted))
+    # Read back from the process table.
+    assert pids_of(listed) == [not_genesys.pid] and pids_of(unlisted) == []
+    assert pids_of(kept) == before[kept]
+    assert pids_of(elsewhere) and not_genesys.poll() is None
+
+    again = sweep({'app_base': str(tmp_path), 'keep': [kept], 'listed': [listed]})
+    assert again['changed'] is False and again['found'] == [] and again['unlisted'] == [] and again['warnings'] == []
+
+
+def test_sweep_in_check_mode_stops_nothing(lab, tmp_path):
+    name = lab.name('SCS_unlisted')
+    pid = ok({'name': name, 'app_dir': lab.app_dir(name)})['pids'][0]
+    result = sweep({'app_base': str(tmp_path), 'stop_timeout': 1}, check=True)
+    assert result['changed'] is True and result['unlisted'] == [name] and result['remaining'] == [name]
+    assert result['actions'] == ['send SIGTERM to %s (pid %d)' % (name, pid), 'send SIGKILL to what is still alive after 1 s']
+    assert 'it was running (check mode)' in result['warnings'][0]
+    assert pids_of(name) == [pid]
+
+
+def test_sweep_kills_a_master_that_ignores_sigterm(lab, tmp_path):
+    name = lab.name('CS_stubborn')
+    port = free_port()
+    # Waiting for the port also waits until the fake app has set SIGTERM to be ignored.
+    pid = ok({'name': name, 'app_dir': lab.app_dir(name, '--ignore-term --listen 127.0.0.1:%d' % port), 'ports': [port]})['pids'][0]
+    result = sweep({'app_base': str(tmp_path), 'listed': [name], 'stop_timeout': 1})
+    assert not result['failed'], result['msg']
+    assert result['actions'] == ['sent SIGTERM to %s (pid %d)' % (name, pid), 'sent SIGKILL to %s (pid %d) after 1 s' % (name, pid)]
+    assert result['unlisted'] == [] and result['warnings'] == []
+    assert pids_of(name) == [] and not alive(pid)
+
+    pid = ok({'name': name, 'app_dir': str(tmp_path / name), 'ports': [port]})['pids'][0]
+    result = sweep({'app_base': str(tmp_path), 'listed': [name], 'stop_timeout': 1, 'force': False})
+    assert result['failed']
+    assert result['msg'] == ('%s (pid %d) did not stop: still alive 1 s after SIGTERM; force=false, so no SIGKILL was sent'
+                             % (name, pid))
+    assert pids_of(name) == [pid]
