@@ -34,6 +34,7 @@ attributes:
     description: The module only reads; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no before and after.
 options:
   row_fingerprints:
     description:

@@ -32,6 +32,7 @@ attributes:
     description: The credentials are proven and RV(command) built; nothing is written. RV(ignore:changed) says whether a dump would be made.
   diff_mode:
     support: none
+    description: No before and after; RV(path), RV(size_bytes) and RV(sha256) describe the archive.
 options:
   path:
     description:
