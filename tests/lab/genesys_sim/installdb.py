@@ -71,9 +71,16 @@ def install(dsn, database, site, owner, roles, seed):
                 cur.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
                     sql.Identifier(database), sql.Identifier(owner)))
                 summary["created"] = True
-            # New sessions get it; the Log DB uses it as the default of log_event.db_site.
-            cur.execute(sql.SQL("ALTER DATABASE {} SET genesys.db_site = {}").format(
-                sql.Identifier(database), sql.Literal(site)))
+            # New sessions get it; the Log DB uses it as the default of log_event.db_site. Set at
+            # install only: afterwards the DR framework owns it (its replication role stamps the
+            # inventory's genesys_log_site), and a reinstall must not put the lab's name back.
+            cur.execute("SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase"
+                        " WHERE d.datname = %s AND s.setrole = 0"
+                        " AND EXISTS (SELECT FROM unnest(s.setconfig) c WHERE c LIKE 'genesys.db_site=%%')",
+                        (database,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("ALTER DATABASE {} SET genesys.db_site = {}").format(
+                    sql.Identifier(database), sql.Literal(site)))
     finally:
         admin.close()
 
