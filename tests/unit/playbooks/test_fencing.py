@@ -76,8 +76,8 @@ def fencing_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('fencing')
     base = tmp / 'gcti'
     tag = uuid.uuid4().hex[:8]
-    names = dict((role, 'UT%s_%s' % (tag, role)) for role in ('CS_P', 'CS_B', 'SCS', 'MS', 'Proxy', 'CS_B_unlisted',
-                                                             'CS_elsewhere'))
+    roles = ('CS_P', 'CS_B', 'SCS', 'MS', 'Proxy', 'CS_B_unlisted', 'CS_elsewhere')
+    names = dict((role, 'UT%s_%s' % (tag, role)) for role in roles)
     started = []
     for role, name in names.items():
         directory = (tmp / 'elsewhere' / name) if role == 'CS_elsewhere' else (base / name)
