@@ -28,12 +28,15 @@ attributes:
     description: The module only reads; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no before and after.
 options:
   require_superuser:
     description:
       - Fail when O(login_user) is not a superuser on the server.
     type: bool
     default: false
+author:
+  - Genesys DR framework team (!UNKNOWN)
 '''
 
 EXAMPLES = r'''
@@ -98,8 +101,9 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     conn = connect(module)
     try:
-        rows = query_rows(_Reader(module, conn), "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), current_user, "
-                                         "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), current_database()")
+        rows = query_rows(_Reader(module, conn),
+                          "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), current_user, "
+                          "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), current_database()")
     finally:
         conn.close()
     version, in_recovery, user, superuser, database = rows[0]

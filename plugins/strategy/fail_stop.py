@@ -21,7 +21,7 @@ description:
   - The hosts a play tolerates are named by the play itself, with C(ignore_unreachable)
     (the unreachable hosts of a lost site in a disaster failover, the proxy hosts that are
     down); those never stop the playbook.
-author: Genesys DR framework team
+author: Genesys DR framework team (!UNKNOWN)
 '''
 
 from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
