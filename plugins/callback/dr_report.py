@@ -30,6 +30,11 @@ description:
     with C(no_log) return never reaches a callback. As a second guard, a published value under a key that
     names a secret (C(password), C(passwd), C(secret), C(token), C(private_key), C(tsig_key)) is written as
     C(********).
+  - When a run stops on a failure it says where (step, host, task), which steps changed something, whether the
+    DR lock is still held by the run, and the one command that continues it (the same playbook, inventory and
+    C(-e) options - values of secret-named variables masked - plus C(-e genesys_dr_run=<id>)); or that nothing
+    was changed when no task changed anything and the run holds no lock. The same is in the report
+    (C(stopped)).
   - Enable it with C(callbacks_enabled = genesys_dr.framework.dr_report) (or C(ANSIBLE_CALLBACKS_ENABLED)).
 requirements:
   - enabled in the configuration
@@ -53,6 +58,7 @@ import os
 import re
 import time
 
+from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 # Results of these modules carry time spent waiting for the system (not orchestration).
@@ -89,6 +95,8 @@ class CallbackModule(CallbackBase):
         self.steps = []
         self.failures = []
         self.waits = []   # (end time, seconds waited) reported by modules
+        # Whether this run holds the DR lock: taken by a dr_state lock action, given back by unlock.
+        self.lock_held = False
 
     def _step(self):
         return self.steps[-1] if self.steps else None
@@ -127,6 +135,12 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_ok(self, result):
         self._count('ok', result)
         self._record_wait(result)
+        if result._task.action.endswith('dr_state') and not result._task.check_mode:
+            action = result._task.args.get('action')
+            if action == 'lock' and not result._result.get('failed'):
+                self.lock_held = bool(result._result.get('lock'))
+            elif action == 'unlock' and not result._result.get('failed'):
+                self.lock_held = False
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         if ignore_errors:
@@ -170,6 +184,7 @@ class CallbackModule(CallbackBase):
             'steps': [dict(s, started=_iso(s['started']), ended=_iso(s['ended']) if s['ended'] else None)
                       for s in self.steps],
             'measures': self._measures(custom),
+            'stopped': self._stopped(meta) if self.failures and not meta.get('check_mode') else None,
             'published': _scrub(dict((k, v) for k, v in custom.items() if k != 'genesys_dr_report')),
         }
         report['measures'] = _scrub(report['measures'])
@@ -186,6 +201,41 @@ class CallbackModule(CallbackBase):
         self._display.banner('DR REPORT')
         self._display.display(self._markdown(report))
         self._display.display('report written: %s.json, %s.md' % (base, base))
+
+    @staticmethod
+    def _stopped_text(r):
+        stop = r['stopped']
+        where = 'Run %s STOPPED at step "%s" (%s, task "%s").' % (r['run_id'], stop['step'], stop['host'], stop['task'])
+        if stop['nothing_changed']:
+            return where + ' Nothing was changed.'
+        return '%s Changed before it stopped: %s. The DR lock %s. Continue with: %s' % (
+            where, ', '.join('"%s"' % name for name in stop['changed_steps']) or 'no step',
+            'stays with this run' if stop['lock_held'] else 'is not held', stop['continue_with'])
+
+    def _stopped(self, meta):
+        """Where the run stopped, what it had changed, and how to continue it."""
+        first = self.failures[0]
+        changed = [s['name'] for s in self.steps if s['changed']]
+        stopped = {'step': first['step'], 'host': first['host'], 'task': first['task'], 'changed_steps': changed,
+                   'lock_held': self.lock_held, 'nothing_changed': not changed and not self.lock_held}
+        if not stopped['nothing_changed']:
+            stopped['continue_with'] = self._continue_command(meta.get('run_id'))
+        return stopped
+
+    @staticmethod
+    def _continue_command(run_id):
+        args = context.CLIARGS
+        words = ['ansible-playbook']
+        for inventory in args.get('inventory') or ():
+            words += ['-i', inventory]
+        words += list(args.get('args') or ())
+        for extra in args.get('extra_vars') or ():
+            if re.match(r'\s*genesys_dr_run\s*=', extra):
+                continue
+            key = extra.split('=', 1)[0]
+            words += ['-e', '%s=%s' % (key, MASK) if '=' in extra and SECRET_KEY.search(key) else extra]
+        words += ['-e', 'genesys_dr_run=%s' % run_id]
+        return ' '.join(words)
 
     @staticmethod
     def _attempt_base(run_base, attempt):
@@ -307,6 +357,8 @@ class CallbackModule(CallbackBase):
                     a.get('divergent_rows_summary') or 'none'))
         elif archive:
             lines.append('- archive of the divergent data: `%s`' % archive)
+        if r.get('stopped'):
+            lines += ['', '## Stopped', '', CallbackModule._stopped_text(r)]
         if r['failures']:
             lines += ['', '## Failures', '']
             for f in r['failures']:

@@ -390,3 +390,55 @@ def test_no_secret_reaches_the_report(tmp_path):
     assert archive['publisher'] == {'host': '198.18.2.20', 'password': '********'} and archive['size_bytes'] == 1
     for text in (json.dumps(report), markdown, proc.stdout.split('DR REPORT')[-1]):
         assert SECRET not in text
+
+
+STOPPED_RUN = '''
+- name: Begin
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_report: {operation: failover, mode: planned, run_id: "failover-x-1", check_mode: false}
+- name: Fence the main site
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Stop the masters
+      ansible.builtin.command: "true"
+      changed_when: "{{ fence_changes | default(true) | bool }}"
+- name: Switch DNS
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Send the update
+      ansible.builtin.fail:
+        msg: the DNS primary does not answer
+'''
+
+
+def test_a_stopped_run_says_what_changed_and_how_to_continue(tmp_path):
+    proc, reports = _run(tmp_path, STOPPED_RUN, '-e', 'failover_mode=planned', '-e', 'genesys_dr_run=old-id',
+                         '-e', 'genesys_db_admin_password=%s' % SECRET)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    report, markdown = _read(reports, 'failover-x-1')
+    stopped = report['stopped']
+    assert stopped['step'] == 'Switch DNS' and stopped['host'] == 'localhost' and stopped['task'] == 'Send the update'
+    assert stopped['changed_steps'] == ['Fence the main site'] and stopped['nothing_changed'] is False
+    command = stopped['continue_with']
+    assert command.startswith('ansible-playbook -i ') and command.endswith('drill.yml -e failover_mode=planned '
+                                                                           '-e genesys_db_admin_password=******** '
+                                                                           '-e genesys_dr_run=failover-x-1')
+    assert 'old-id' not in command
+    assert 'STOPPED at step "Switch DNS"' in markdown and 'Continue with: %s' % command in markdown
+    assert 'Continue with: %s' % command in proc.stdout
+    assert SECRET not in proc.stdout + proc.stderr + markdown + json.dumps(report)
+
+
+def test_a_run_stopped_before_any_change_says_nothing_was_changed(tmp_path):
+    proc, reports = _run(tmp_path, STOPPED_RUN, '-e', 'fence_changes=false')
+    assert proc.returncode == 2
+    report, markdown = _read(reports, 'failover-x-1')
+    assert report['stopped']['nothing_changed'] is True and 'continue_with' not in report['stopped']
+    assert 'STOPPED at step "Switch DNS" (localhost, task "Send the update"). Nothing was changed.' in markdown
