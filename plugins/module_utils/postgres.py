@@ -81,8 +81,31 @@ def postgres_common_argument_spec():
         login_db=dict(type='str', required=True),
         ssl_mode=dict(type='str', default='prefer', choices=SSL_MODES),
         ca_cert=dict(type='path'),
-        connect_timeout=dict(type='int', default=10),
+        connect_timeout=dict(type='int', default=5),
+        keepalives_idle=dict(type='int', default=5),
+        keepalives_interval=dict(type='int', default=2),
+        keepalives_count=dict(type='int', default=3),
+        tcp_user_timeout=dict(type='int', default=15000),
     )
+
+
+# Without these, a peer that stops answering (partition, host lost) is waited for as long as the kernel
+# waits: about two minutes for a connect, about fifteen for a query on an open connection.
+DEAD_PEER_OPTIONS = ('keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout')
+
+
+def dead_peer_params(params):
+    """libpq keywords that end a TCP connection whose peer stopped answering, from the module's options."""
+    kw = dict(keepalives=1)
+    for name in DEAD_PEER_OPTIONS:
+        kw[name] = params[name]
+    return kw
+
+
+def connection_bound_errors(params, names=('connect_timeout',) + DEAD_PEER_OPTIONS, where=''):
+    """One message per option that would let a connection wait without bound (libpq reads 0 as no limit)."""
+    return ['%s%s must be at least 1, got %s: libpq reads 0 as "no limit"' % (where, name, params[name])
+            for name in names if params.get(name) is not None and params[name] < 1]
 
 
 def ensure_required_libs(module):
@@ -99,6 +122,7 @@ def conn_params_from_module(params):
         sslmode=params['ssl_mode'],
         connect_timeout=params['connect_timeout'],
     )
+    kw.update(dead_peer_params(params))
     if params.get('login_host'):
         kw['host'] = params['login_host']
     elif params.get('login_unix_socket'):
@@ -166,6 +190,9 @@ def connect(module, kw=None, what='PostgreSQL'):
     """Connect with the module's login_* options (or kw); fail the module with a clear message."""
     ensure_required_libs(module)
     if kw is None:
+        errors = connection_bound_errors(module.params)
+        if errors:
+            module.fail_json(msg='; '.join(errors))
         kw = conn_params_from_module(module.params)
     try:
         return open_connection(kw, what, secrets=[kw.get('password')])

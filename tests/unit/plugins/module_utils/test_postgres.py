@@ -1,4 +1,6 @@
 """The PostgreSQL connection layer: error classification, conninfo quoting and masking, exec_sql, on mocks and a real cluster."""
+import socket
+import time
 from unittest import mock
 
 import psycopg2
@@ -18,7 +20,8 @@ class FakeModule:
 
 def module_params(**overrides):
     params = dict(login_host=None, login_port=5432, login_user='postgres', login_password=None, login_unix_socket=None,
-                  login_db='cfgdb', ssl_mode='prefer', ca_cert=None, connect_timeout=10)
+                  login_db='cfgdb', ssl_mode='prefer', ca_cert=None, connect_timeout=5, keepalives_idle=5, keepalives_interval=2,
+                  keepalives_count=3, tcp_user_timeout=15000)
     params.update(overrides)
     return params
 
@@ -52,7 +55,8 @@ def test_connection_error_messages_say_what_to_fix(kind, advice):
 
 def test_conn_params_from_module():
     kw = pgutil.conn_params_from_module(module_params(login_host='db1', login_password='pw', ca_cert='/ca.pem', login_unix_socket='/run/pg'))
-    assert kw == dict(host='db1', port=5432, user='postgres', password='pw', dbname='cfgdb', sslmode='prefer', sslrootcert='/ca.pem', connect_timeout=10)
+    assert kw == dict(host='db1', port=5432, user='postgres', password='pw', dbname='cfgdb', sslmode='prefer', sslrootcert='/ca.pem', connect_timeout=5,
+                      keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3, tcp_user_timeout=15000)
     socket_kw = pgutil.conn_params_from_module(module_params(login_unix_socket='/run/pg'))
     assert socket_kw['host'] == '/run/pg' and 'password' not in socket_kw and 'sslrootcert' not in socket_kw
 
@@ -150,3 +154,72 @@ def test_connect_failures_are_classified(pg_pair, overrides, kind, words):
     result = failed.value.args[0]
     assert result['connection_error'] == kind and words in result['msg']
     assert pgcluster.SUPERUSER_PASSWORD not in result['msg']
+
+
+def test_common_argument_spec_bounds_every_wait_by_default():
+    spec = pgutil.postgres_common_argument_spec()
+    defaults = dict((name, spec[name]['default']) for name in ('connect_timeout',) + pgutil.DEAD_PEER_OPTIONS)
+    assert defaults == dict(connect_timeout=5, keepalives_idle=5, keepalives_interval=2, keepalives_count=3, tcp_user_timeout=15000)
+
+
+@pytest.mark.parametrize('option', ('connect_timeout',) + pgutil.DEAD_PEER_OPTIONS)
+def test_an_unbounded_wait_is_refused_before_connecting(monkeypatch, option):
+    monkeypatch.setattr(pgutil.psycopg2, 'connect', mock.Mock(side_effect=AssertionError('must not connect')))
+    with pytest.raises(RuntimeError) as failed:
+        pgutil.connect(FakeModule(module_params(login_host='db1', **{option: 0})))
+    assert '%s must be at least 1' % option in failed.value.args[0]['msg']
+
+
+def test_connection_error_never_shows_the_password(monkeypatch):
+    """libpq may quote its connection options back in an error; psycopg2 quotes the password as build_conninfo does."""
+    dsn = pgutil.build_conninfo(dict(host='db1', password=NASTY, keepalives_idle=5))
+    monkeypatch.setattr(pgutil.psycopg2, 'connect', mock.Mock(side_effect=psycopg2.OperationalError(
+        'invalid connection option in "%s": raw %s' % (dsn, NASTY))))
+    with pytest.raises(RuntimeError) as failed:
+        pgutil.connect(FakeModule(module_params(login_host='db1', login_password=NASTY)))
+    result = failed.value.args[0]
+    assert NASTY not in repr(result) and pgutil.quote_conninfo_value(NASTY) not in repr(result)
+    assert pgutil.MASK in result['msg']
+
+
+def tcp_option(conn, level, option, size=None):
+    sock = socket.socket(fileno=socket.dup(conn.fileno()))
+    try:
+        return sock.getsockopt(level, option) if size is None else sock.getsockopt(level, option, size)
+    finally:
+        sock.close()
+
+
+def test_tcp_connection_carries_keepalives_and_user_timeout(pg_pair):
+    """Read back from the kernel: the socket of the module's connection has the bounds set."""
+    cluster = pg_pair[0]
+    cluster.ensure_running()
+    conn = connect_with(cluster, keepalives_idle=7, keepalives_interval=3, keepalives_count=4, tcp_user_timeout=12000)
+    try:
+        assert tcp_option(conn, socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert tcp_option(conn, socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 7
+        assert tcp_option(conn, socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 3
+        assert tcp_option(conn, socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 4
+        assert tcp_option(conn, socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 12000
+    finally:
+        conn.close()
+
+
+def test_connect_to_a_server_that_never_answers_is_bounded():
+    """A listener whose process never answers (the kernel completes the TCP handshake): connect_timeout ends the wait."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((pgcluster.HOST, 0))
+    listener.listen(8)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RuntimeError) as failed:
+            pgutil.connect(FakeModule(module_params(login_host=pgcluster.HOST, login_port=listener.getsockname()[1], login_password=NASTY,
+                                                    connect_timeout=2)))
+        waited = time.monotonic() - started
+    finally:
+        listener.close()
+    result = failed.value.args[0]
+    assert result['connection_error'] == pgutil.UNREACHABLE and 'timeout expired' in result['msg']
+    # Bounded by connect_timeout (libpq rounds it up to 2 s at least), not by the kernel.
+    assert 2 <= waited < 10
+    assert NASTY not in repr(result)
