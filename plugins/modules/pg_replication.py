@@ -147,8 +147,12 @@ options:
         description:
           - Seconds to wait for a connection to the publisher, by this module and by the subscription.
           - A publisher that does not answer within this time is treated as unreachable.
+          - The TCP keepalive options and O(tcp_user_timeout) of the module apply to the publisher too - to this
+            module's connection and to the subscription's connection string - so a publisher that stops answering
+            is noticed within seconds by both.
+          - Must be at least 1.
         type: int
-        default: 10
+        default: 5
   slot_name:
     description:
       - O(type=subscription) - name of the replication slot on the publisher when the module
@@ -184,9 +188,12 @@ options:
       - The insert position (C(pg_current_wal_insert_lsn())) is used rather than C(pg_current_wal_lsn()),
         because it also covers transactions committed with C(synchronous_commit=off) whose WAL is not written yet.
       - If the publisher is unreachable (or is lost while waiting), the module waits instead until
-        the subscriber has applied everything it received - its applied position has stopped
+        the subscriber has applied everything it received - its applied and received positions have stopped
         moving for 2 seconds and the apply worker holds no open transaction (or has exited) - and
         returns RV(publisher_reachable=false); what the subscriber never received cannot be measured then.
+      - An apply worker that holds an open transaction and waits for the rest of it from the unreachable
+        publisher, receiving nothing for those 2 seconds, never gets it; the wait ends there too, with a
+        warning - that transaction is not applied, it is part of what was lost with the publisher.
       - With O(state=running) the wait happens after the subscription is running; with
         O(state=stopped) or O(state=absent) before it is disabled. A subscription that is not enabled is not waited for.
       - Not done in check mode.
@@ -208,7 +215,14 @@ options:
     description:
       - O(type=subscription) - seconds to wait for the apply worker to stream after a start, for workers
         and the publisher's WAL sender to let go after a stop, and for a fresh slot to be created on
-        the publisher (which waits for running transactions there).
+        the publisher (which waits for running transactions there) - by this module, or by the subscriber
+        server for C(CREATE SUBSCRIPTION) and C(ALTER SUBSCRIPTION ... REFRESH PUBLICATION), which talk to the
+        publisher themselves and are cancelled after this time (C(statement_timeout)).
+      - A worker notices within a second that its subscription was disabled, unless it is inside a transaction
+        (one that the publisher never finishes sending, during a partition, or one still being applied). A worker
+        still running 5 seconds (or O(worker_timeout), if shorter) after the subscription was disabled is ended
+        with C(pg_terminate_backend()) - its open transaction is rolled back - and reported in
+        RV(terminated_workers); the module then waits up to O(worker_timeout) for it to be gone.
     type: int
     default: 30
 notes:
@@ -489,6 +503,14 @@ orphaned_slots:
   returned: when O(type=subscription)
   type: list
   elements: str
+terminated_workers:
+  description:
+    - Process ids of the subscription's workers that had not exited a few seconds after it was disabled and were
+      ended with C(pg_terminate_backend()) (see O(worker_timeout)); empty when every worker went by itself.
+  returned: when O(type=subscription)
+  type: list
+  elements: int
+  sample: [48213]
 queries:
   description: Statements that changed something (in check mode, that would have); passwords masked.
   returned: always
@@ -511,6 +533,8 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     PgConnectionError,
     build_conninfo,
     connect,
+    connection_bound_errors,
+    dead_peer_params,
     describe_target,
     exec_sql,
     int_to_lsn,
@@ -531,6 +555,9 @@ SUBREL_STATES = dict(i='init', d='data_copy', f='finished_copy', s='sync_done', 
 SLOT_NAME_RE = re.compile(r'^[a-z0-9_]{1,63}$')
 POLL_SECONDS = 0.2
 SETTLE_SECONDS = 2.0
+# How long workers get to exit by themselves after their subscription is disabled; an idle worker rereads its
+# subscription every second.
+STOP_GRACE_SECONDS = 5.0
 # Size of the WAL page header that pg_current_wal_insert_lsn() counts when the last record ends
 # exactly at a page (or segment) boundary; no record can end there, so it is taken off.
 SHORT_PAGE_HEADER = 24
@@ -749,6 +776,8 @@ class Publisher(object):
         params = module.params['publisher']
         self.kw = dict((k, params[k]) for k in ('host', 'port', 'dbname', 'user', 'password', 'sslmode', 'sslrootcert', 'connect_timeout')
                        if params.get(k) not in (None, ''))
+        # The same bounds for this module's connection and for the subscription's workers (its connection string).
+        self.kw.update(dead_peer_params(module.params))
         self.secrets = [params.get('password')]
         self.target = describe_target(self.kw)
         self.executed_queries = executed_queries
@@ -865,8 +894,10 @@ class Subscription(object):
         self.orphaned_slots = []
         self.dropped_slots = set()
         self.catchup = None
+        self.terminated_workers = []
         self.database = conn.info.dbname
         self._worker_in_transaction = False
+        self._worker_waits_for_publisher = False
 
     # -- observation ----------------------------------------------------------------------
 
@@ -897,14 +928,16 @@ class Subscription(object):
             'SELECT w.pid AS worker_pid, w.received_lsn::text AS received_lsn, w.latest_end_lsn::text AS latest_end_lsn,'
             # An idle publisher may send nothing for a while: waiting in the main apply loop also proves the stream started.
             " w.received_lsn IS NOT NULL OR a.wait_event = 'LogicalApplyMain' AS streaming,"
-            ' a.backend_xid IS NOT NULL AS in_transaction'
+            ' a.backend_xid IS NOT NULL AS in_transaction,'
+            " a.wait_event = 'LogicalApplyMain' AS waits_for_publisher"
             ' FROM pg_catalog.pg_stat_subscription w LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid'
             ' WHERE w.subid = %s AND w.relid IS NULL AND w.pid IS NOT NULL'), (oid,))
         applied = query_rows(self, 'SELECT remote_lsn::text FROM pg_catalog.pg_replication_origin_status WHERE external_id = %s', ('pg_%d' % oid,))
-        result = worker[0] if worker else dict(worker_pid=None, received_lsn=None, latest_end_lsn=None, streaming=False, in_transaction=False)
+        result = worker[0] if worker else dict(worker_pid=None, received_lsn=None, latest_end_lsn=None, streaming=False, in_transaction=False,
+                                               waits_for_publisher=False)
         result['applied_lsn'] = applied[0][0] if applied else None
-        in_transaction = result.pop('in_transaction')
-        self._worker_in_transaction = bool(in_transaction)
+        self._worker_in_transaction = bool(result.pop('in_transaction'))
+        self._worker_waits_for_publisher = bool(result.pop('waits_for_publisher'))
         return result
 
     @staticmethod
@@ -933,8 +966,8 @@ class Subscription(object):
         wanted = dict((k, to_native(v)) for k, v in self.publisher.kw.items())
         return current != wanted
 
-    def worker_count(self, oid):
-        return query_rows(self, 'SELECT count(*) FROM pg_catalog.pg_stat_subscription WHERE subid = %s AND pid IS NOT NULL', (oid,))[0][0]
+    def worker_pids(self, oid):
+        return [r[0] for r in query_rows(self, 'SELECT pid FROM pg_catalog.pg_stat_subscription WHERE subid = %s AND pid IS NOT NULL ORDER BY 1', (oid,))]
 
     # -- statements -------------------------------------------------------------------------
 
@@ -956,10 +989,25 @@ class Subscription(object):
             n=pgsql.Identifier(self.name), c=pgsql.Literal(conninfo),
             p=pgsql.SQL(', ').join(pgsql.Identifier(p) for p in self.params['publications']), o=options)
 
+    def _run_talking_to_publisher(self, query, query_text=None):
+        """Run a statement for which the subscriber server itself talks to the publisher (creating a slot there waits
+        for the transactions running on the publisher; a publisher whose processes hang never answers, whatever TCP
+        says): bounded by worker_timeout, which the subscriber enforces."""
+        if self.check_mode:
+            return self._run(query, query_text=query_text)
+        self.cursor.execute('SET statement_timeout = %s', (self.params['worker_timeout'] * 1000,))
+        try:
+            return self._run(query, query_text=query_text)
+        finally:
+            self.cursor.execute('RESET statement_timeout')
+
     def create(self, enabled, copy_data):
         query = self._create_statement(self.publisher.conninfo(), enabled, copy_data)
         text = self._create_statement(self.publisher.conninfo(masked=True), enabled, copy_data).as_string(self.conn)
-        self._run(query, query_text=text)
+        if enabled:
+            self._run_talking_to_publisher(query, query_text=text)
+        else:
+            self._run(query, query_text=text)
 
     def set_connection(self):
         query = pgsql.SQL('ALTER SUBSCRIPTION {n} CONNECTION {c}').format(n=pgsql.Identifier(self.name), c=pgsql.Literal(self.publisher.conninfo()))
@@ -999,9 +1047,36 @@ class Subscription(object):
                 queries=self.executed_queries, subscription=self.observe())
 
     def wait_workers_gone(self, oid):
-        if not self.check_mode and not self._wait(lambda: self.worker_count(oid) == 0, self.params['worker_timeout']):
-            self.module.fail_json(msg='the workers of subscription %s are still running %d s after it was disabled: check the subscriber server log' % (
-                self.name, self.params['worker_timeout']), queries=self.executed_queries)
+        """After DISABLE: give the workers a short time to exit by themselves, then end the rest.
+
+        A worker inside a transaction rereads its subscription only once the transaction is over; when the
+        publisher stops answering in the middle of sending one, that is not before wal_receiver_timeout or the
+        TCP timeouts of its connection, if ever (a publisher whose processes hang but whose kernel still
+        answers is never detected by TCP).
+        """
+        if self.check_mode:
+            return
+        timeout = self.params['worker_timeout']
+        if self._wait(lambda: not self.worker_pids(oid), min(STOP_GRACE_SECONDS, timeout)):
+            return
+        # Read and signalled in one statement, so only processes that are workers of this subscription at that moment;
+        # materialised first, so that the planner cannot call pg_terminate_backend() on rows of other subscriptions.
+        rows = exec_sql(self, 'WITH w AS MATERIALIZED (SELECT pid FROM pg_catalog.pg_stat_subscription WHERE subid = %s AND pid IS NOT NULL)'
+                              ' SELECT pid FROM w WHERE pg_catalog.pg_terminate_backend(pid) ORDER BY 1', (oid,), return_rows=True)
+        ended = [r[0] for r in rows]
+        self.terminated_workers.extend(ended)
+        if ended:
+            self.changed = True
+            pids = ', '.join(str(p) for p in ended)
+            self.module.warn(('terminated worker(s) %s of subscription %s, still running %g s after it was disabled (an apply worker '
+                              'waiting for the rest of a transaction from a publisher that stopped answering, or still applying one); '
+                              'their open transaction was rolled back') % (pids, self.name, min(STOP_GRACE_SECONDS, timeout)))
+        if not self._wait(lambda: not self.worker_pids(oid), timeout):
+            self.module.fail_json(msg=(
+                'the workers of subscription %s (pids %s) are still running %d s after they were terminated: check the subscriber '
+                'server log and the process table of the subscriber host') % (
+                    self.name, ', '.join(str(p) for p in self.worker_pids(oid)), timeout),
+                queries=self.executed_queries, terminated_workers=self.terminated_workers)
 
     # -- publisher-side work --------------------------------------------------------------------
 
@@ -1173,15 +1248,21 @@ class Subscription(object):
 
     def _catchup_received(self, oid, start):
         timeout = self.params['catchup_timeout']
-        last_applied, stable_since, received = None, time.monotonic(), None
+        last_applied, last_received, stable_since, received = None, None, time.monotonic(), None
         while True:
             positions = self.positions(oid)
             received = positions['received_lsn'] or received
             now = time.monotonic()
-            if positions['applied_lsn'] != last_applied:
-                last_applied, stable_since = positions['applied_lsn'], now
-            idle = positions['worker_pid'] is None or not self._worker_in_transaction
+            if (positions['applied_lsn'], positions['received_lsn']) != (last_applied, last_received):
+                last_applied, last_received, stable_since = positions['applied_lsn'], positions['received_lsn'], now
+            # Waiting for the publisher inside a transaction, with nothing arriving: the rest of it is not coming.
+            abandoned = positions['worker_pid'] is not None and self._worker_in_transaction and self._worker_waits_for_publisher
+            idle = positions['worker_pid'] is None or not self._worker_in_transaction or abandoned
             if idle and now - stable_since >= SETTLE_SECONDS:
+                if abandoned:
+                    self.module.warn((
+                        'the apply worker of subscription %s holds a transaction whose end the unreachable publisher never sent '
+                        '(received up to %s): it is not applied, it is part of what was lost with the publisher') % (self.name, received))
                 self.catchup = dict(mode='received', target_lsn=None, confirmed_flush_lsn=None, applied_lsn=last_applied,
                                     received_lsn=received, seconds=round(now - start, 3))
                 unsynced = [t['name'] for t in self.observe()['tables'] if t['state'] != 'ready']
@@ -1296,7 +1377,8 @@ class Subscription(object):
         copy_data = self.params['copy_data']
         if copy_data:
             self.clear_tables(self.occupied_tables(only=published - subscribed))
-        self._alter('REFRESH PUBLICATION WITH (copy_data = %s)' % ('true' if copy_data else 'false'))
+        self._run_talking_to_publisher(pgsql.SQL('ALTER SUBSCRIPTION {n} REFRESH PUBLICATION WITH (copy_data = {c})').format(
+            n=pgsql.Identifier(self.name), c=pgsql.SQL('true' if copy_data else 'false')))
 
     def make_stopped(self, initial):
         if not initial['exists']:
@@ -1345,6 +1427,10 @@ def check_type_state(module):
         slot = p['slot_name'] or p['name']
         if not SLOT_NAME_RE.match(slot):
             module.fail_json(msg='%s is not a valid replication slot name (lower-case letters, digits, underscores, at most 63): set slot_name' % slot)
+    if p['type'] == 'subscription':
+        errors = connection_bound_errors(p['publisher'], names=('connect_timeout',), where='publisher.')
+        if errors:
+            module.fail_json(msg='; '.join(errors))
     if p['type'] == 'slot' and not SLOT_NAME_RE.match(p['name']):
         module.fail_json(msg='%s is not a valid replication slot name (lower-case letters, digits, underscores, at most 63)' % p['name'])
 
@@ -1384,7 +1470,7 @@ def run_subscription(module, conn):
     elif wait and not initial['exists']:
         sub.catchup = dict(mode='skipped', target_lsn=None, confirmed_flush_lsn=None, applied_lsn=None, received_lsn=None, seconds=0.0)
     result = dict(initial_state=initial, final_state=final, subscription=final, publisher_reachable=bool(sub.publisher.reachable),
-                  publisher_lsn=None, slot=None, lag_bytes=None, orphaned_slots=sub.orphaned_slots)
+                  publisher_lsn=None, slot=None, lag_bytes=None, orphaned_slots=sub.orphaned_slots, terminated_workers=sub.terminated_workers)
     if sub.publisher.reachable:
         try:
             result['slot'] = sub.publisher.slot(final['slot_name'] or sub.slot_name)
@@ -1419,7 +1505,7 @@ def main():
             password=dict(type='str', no_log=True),
             sslmode=dict(type='str', default='prefer', choices=SSL_MODES),
             sslrootcert=dict(type='path'),
-            connect_timeout=dict(type='int', default=10),
+            connect_timeout=dict(type='int', default=5),
         )),
         slot_name=dict(type='str'),
         copy_data=dict(type='bool', default=False),

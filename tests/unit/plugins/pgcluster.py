@@ -7,6 +7,7 @@ Each cluster lives in its own directory under a private temporary directory, run
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -111,6 +112,45 @@ class PgCluster:
     def kill(self):
         """Stop the cluster the hard way (what a lost site looks like to its peers)."""
         self.stop('immediate')
+
+    def postmaster_pid(self):
+        with open(os.path.join(self.data, 'postmaster.pid')) as handle:
+            return int(handle.readline())
+
+    @staticmethod
+    def children(parent):
+        pids = []
+        for entry in os.listdir('/proc'):
+            if not entry.isdigit():
+                continue
+            try:
+                with open('/proc/%s/stat' % entry) as handle:
+                    # The command name (field 2) may hold spaces: the parent pid is the 2nd field after its ')'.
+                    ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == parent:
+                pids.append(int(entry))
+        return sorted(pids)
+
+    def pause(self):
+        """Freeze the whole cluster (SIGSTOP): its kernel still accepts and acknowledges TCP but no process
+        answers, which is how a hung or partitioned server looks to a peer. Returns the pids for resume()."""
+        postmaster = self.postmaster_pid()
+        # The postmaster first: once it is stopped it forks no child that the list below would miss.
+        os.kill(postmaster, signal.SIGSTOP)
+        pids = [postmaster] + self.children(postmaster)
+        for pid in pids[1:]:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    @staticmethod
+    def resume(pids):
+        for pid in reversed(pids):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
     def is_running(self):
         return self._run(os.path.join(PG_BIN, 'pg_ctl'), '-D', self.data, 'status', check=False).returncode == 0

@@ -1,5 +1,9 @@
 """pg_replication: argument and message paths with mocks, replication paths on two real PostgreSQL 15 clusters."""
 import itertools
+import re
+import shutil
+import subprocess
+import threading
 import time
 
 import psycopg2
@@ -490,3 +494,174 @@ def test_stop_waits_for_catchup_with_reachable_publisher(pair, module_runner):
     assert count(b, db, 'SELECT count(*) FROM cfg_person') == 500 and slots(a) == []
     again = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
     assert not again['changed'] and again['catchup']['mode'] == 'skipped'
+
+
+# --- bounded waits on the publisher ---------------------------------------------------------------------
+
+def conninfo_of(cluster, db, name):
+    return psycopg2.extensions.parse_dsn(cluster.sql(db, 'SELECT subconninfo FROM pg_subscription WHERE subname = %s', (name,))[0][0])
+
+
+def keepalive_timer(pid, port):
+    """Seconds left on the TCP keepalive timer of process pid's connection to port, as the kernel shows it (ss)."""
+    out = subprocess.run(['ss', '-tnop', 'state', 'established', 'dport = :%d' % port], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if 'pid=%d,' % pid in line:
+            match = re.search(r'timer:\(keepalive,(?:(\d+)min)?(?:([\d.]+)sec)?(?:([\d.]+)ms)?', line)
+            if match:
+                minutes, seconds, millis = (float(g) if g else 0.0 for g in match.groups())
+                return minutes * 60 + seconds + millis / 1000
+    return None
+
+
+@pytest.mark.skipif(not shutil.which('ss'), reason='ss (iproute2) not installed')
+def test_subscription_connection_bounds_waits_and_is_rewritten_only_when_changed(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    assert module_runner(pg_replication, running)['changed']
+    bounds = dict(keepalives='1', keepalives_idle='5', keepalives_interval='2', keepalives_count='3', tcp_user_timeout='15000', connect_timeout='3')
+    conninfo = conninfo_of(b, db, 'cfg_a_to_b')
+    assert dict((k, conninfo.get(k)) for k in bounds) == bounds
+    # The apply worker's own connection to the publisher really has them (the kernel's keepalive timer, not 2 hours).
+    worker = wait_until(lambda: worker_pids(b, db, 'cfg_a_to_b'), what='apply worker')[0]
+    timer = wait_until(lambda: keepalive_timer(worker, a.port), what='keepalive timer of the apply worker connection')
+    assert timer <= 5
+
+    # The replication role passes the same publisher every time: nothing is rewritten.
+    again = module_runner(pg_replication, running)
+    assert not again['changed'] and again['queries'] == []
+
+    tuned = module_runner(pg_replication, dict(running, keepalives_idle=9))
+    assert tuned['changed'] and [q.split(' CONNECTION ')[0] for q in tuned['queries']] == ['ALTER SUBSCRIPTION "cfg_a_to_b"']
+    assert "password=''********''" in tuned['queries'][0]
+    assert_no_secret(tuned)
+    assert conninfo_of(b, db, 'cfg_a_to_b')['keepalives_idle'] == '9'
+    assert not module_runner(pg_replication, dict(running, keepalives_idle=9))['changed']
+
+    # A subscription created before the bounds existed gets them, once.
+    old = dict((k, v) for k, v in conninfo_of(b, db, 'cfg_a_to_b').items() if k not in bounds)
+    b.sql(db, 'ALTER SUBSCRIPTION cfg_a_to_b CONNECTION %s', (pgutil.build_conninfo(old),))
+    upgraded = module_runner(pg_replication, running)
+    assert upgraded['changed'] and upgraded['queries'][0].startswith('ALTER SUBSCRIPTION "cfg_a_to_b" CONNECTION')
+    conninfo = conninfo_of(b, db, 'cfg_a_to_b')
+    assert dict((k, conninfo.get(k)) for k in bounds) == bounds
+    assert not module_runner(pg_replication, running)['changed']
+
+
+def test_creating_is_bounded_while_the_publisher_cannot_create_the_slot(pair, module_runner):
+    """CREATE SUBSCRIPTION makes the subscriber server create the slot on the publisher, which waits for every
+    transaction running there: the module bounds it by worker_timeout."""
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], worker_timeout=3)
+    blocker = a.connect(db)
+    blocker.autocommit = False
+    # Only a safety net for the unbounded case, which would otherwise wait for ever: it ends the open transaction.
+    release = threading.Timer(60, lambda: a.sql('postgres', 'SELECT pg_terminate_backend(%s)', (blocker.get_backend_pid(),)))
+    try:
+        blocker.cursor().execute("INSERT INTO cfg_dn (name) VALUES ('open transaction')")
+        release.start()
+        started = time.monotonic()
+        created = module_runner(pg_replication, running)
+        waited = time.monotonic() - started
+    finally:
+        release.cancel()
+        if not blocker.closed:
+            try:
+                blocker.rollback()
+            except psycopg2.Error:
+                pass
+            blocker.close()
+    # The publisher's WAL sender finishes the slot once the transaction is over; the fixture drops what it leaves.
+    wait_until(lambda: not a.sql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = 'cfg_a_to_b'"),
+               what='WAL sender of the cancelled CREATE SUBSCRIPTION gone')
+    assert created['failed'] and 'statement timeout' in created['msg'] and 'CREATE SUBSCRIPTION' in created['msg'], created['msg']
+    assert waited < 60
+    assert_no_secret(created)
+    assert subscription_row(b, db, 'cfg_a_to_b') is None
+
+
+def test_unbounded_publisher_wait_is_refused(module_runner):
+    result = module_runner(pg_replication, dict(BASE, type='subscription', name='s', state='running', publications=['p'],
+                                                publisher=dict(host='h', dbname='d', user='u', connect_timeout=0)))
+    assert result['failed'] and 'publisher.connect_timeout must be at least 1' in result['msg']
+
+
+# --- a publisher that stops answering in the middle of a transaction ------------------------------------
+
+BULK_SCHEMA = 'CREATE TABLE bulk (id bigserial PRIMARY KEY, payload text NOT NULL);'
+
+
+def worker_pids(cluster, db, name):
+    return [r[0] for r in cluster.sql(db, 'SELECT pid FROM pg_stat_subscription WHERE subname = %s AND pid IS NOT NULL ORDER BY 1', (name,))]
+
+
+def freeze_publisher_mid_transaction(a, b, db, name):
+    """Leave the apply worker of subscription ``name`` (a -> b, running) inside a remote transaction that the
+    publisher a, frozen, will never finish sending: a partition in the middle of a stream. Returns
+    (apply worker pid, pids to resume a)."""
+    worker = wait_until(lambda: worker_pids(b, db, name), what='apply worker of %s' % name)[0]
+    blocker = b.connect(db)
+    paused = None
+    try:
+        # The apply worker stops at the first row of the transaction on this lock, so the publisher's WAL sender
+        # fills the socket buffers and has to wait for them with the rest of the transaction unsent.
+        blocker.autocommit = False
+        blocker.cursor().execute('LOCK TABLE bulk IN ACCESS EXCLUSIVE MODE')
+        a.sql(db, "INSERT INTO bulk (payload) SELECT repeat('x', 600) FROM generate_series(1, 100000)")
+        wait_until(lambda: b.sql(db, 'SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s', (worker,)) == [('Lock',)],
+                   timeout=60, what='apply worker waiting for the lock inside the remote transaction')
+        wait_until(lambda: a.sql('postgres', "SELECT wait_event FROM pg_stat_activity WHERE backend_type = 'walsender' AND application_name = %s",
+                                 (name,)) == [('WalSenderWriteData',)], timeout=60, what='WAL sender of %s blocked on a full socket' % name)
+        paused = a.pause()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    return worker, paused
+
+
+def test_stop_ends_an_apply_worker_stuck_on_a_silent_publisher(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, BULK_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'bulk_pub', all_tables=True))
+    running = sub_args(b, a, db, 'bulk_a_to_b', ['bulk_pub'])
+    assert module_runner(pg_replication, running)['changed']
+    worker, paused = freeze_publisher_mid_transaction(a, b, db, 'bulk_a_to_b')
+    try:
+        stopped = module_runner(pg_replication, dict(running, state='stopped'))
+        # Read back with separate connections, while the publisher is still frozen.
+        left = worker_pids(b, db, 'bulk_a_to_b')
+        row = subscription_row(b, db, 'bulk_a_to_b')
+    finally:
+        a.resume(paused)
+    assert not stopped.get('failed'), stopped['msg']
+    assert stopped['terminated_workers'] == [worker]
+    assert any('terminated' in w and str(worker) in w for w in stopped['warnings'])
+    assert left == [] and row == (False, None)
+    assert stopped['publisher_reachable'] is False and stopped['orphaned_slots'] == ['bulk_a_to_b']
+    assert stopped['subscription']['status'] == 'stopped'
+    assert_no_secret(stopped)
+
+
+def test_drain_ends_at_a_transaction_a_silent_publisher_never_finishes(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, BULK_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'bulk_pub', all_tables=True))
+    running = sub_args(b, a, db, 'bulk_a_to_b', ['bulk_pub'])
+    a.sql(db, "INSERT INTO bulk (payload) VALUES ('committed before')")
+    assert module_runner(pg_replication, dict(running, copy_data=True, wait_for_catchup=True))['changed']
+    worker, paused = freeze_publisher_mid_transaction(a, b, db, 'bulk_a_to_b')
+    try:
+        drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
+        left = worker_pids(b, db, 'bulk_a_to_b')
+        rows = count(b, db, 'SELECT count(*) FROM bulk')
+    finally:
+        a.resume(paused)
+    assert not drained.get('failed'), drained['msg']
+    assert drained['catchup']['mode'] == 'received' and drained['catchup']['seconds'] < running['catchup_timeout']
+    # The transaction the publisher never finished sending is not applied: it is part of what was lost with it.
+    assert rows == 1
+    assert drained['terminated_workers'] == [worker] and left == []
