@@ -183,36 +183,48 @@ zone "%(zone)s" {
             os.makedirs(directory)
             self.secondaries.append(NamedProcess(directory, 'secondary%d' % (index + 1), port,
                                                  self._secondary_conf(directory, port, primary_port)))
-        for server in [self.primary] + self.secondaries:
+        # The primary serves the zone before any secondary starts. A secondary that has no copy of the zone yet
+        # asks for it once at startup; if that first transfer fails (primary not listening or zone not loaded yet),
+        # named retries only after its built-in 60 s (no option shortens it before the zone has an SOA), and the
+        # primary's startup NOTIFY that would have rescued it is lost when it reaches the secondary before it listens.
+        self.primary.start()
+        self._wait_serving([self.primary], transports=(True, False))
+        for server in self.secondaries:
             server.start()
+        self._wait_serving(self.secondaries, transports=(True,))
+
+    def _wait_serving(self, servers, transports):
+        """Wait until every server answers the zone's SOA over each transport (TCP True, UDP False)."""
         deadline = time.monotonic() + START_TIMEOUT
-        for server in [self.primary] + self.secondaries:
-            while self.serial(server) is None:
-                if not server.alive() or time.monotonic() > deadline:
-                    log = server.log()
-                    self.stop()
-                    raise RuntimeError('named %s did not start serving %s:\n%s' % (server.label, self.zone, log[-3000:]))
-                time.sleep(0.1)
+        for server in servers:
+            for tcp in transports:
+                while self.serial(server, tcp=tcp) is None:
+                    if not server.alive() or time.monotonic() > deadline:
+                        log = server.log()
+                        self.stop()
+                        raise RuntimeError('named %s did not start serving %s over %s:\n%s' % (
+                            server.label, self.zone, 'TCP' if tcp else 'UDP', log[-3000:]))
+                    time.sleep(0.1)
 
     def stop(self):
         for server in self.secondaries + [self.primary]:
             if server is not None:
                 server.stop()
 
-    def dig(self, name, rdtype, server=None):
-        """`dig +short` lines for name/type, asked (signed) of server (the primary by default)."""
+    def dig(self, name, rdtype, server=None, tcp=True):
+        """`dig +short` lines for name/type, asked (signed, over TCP or UDP) of server (the primary by default)."""
         server = server or self.primary
         fqdn = name if name.endswith('.') else '%s.%s.' % (name, self.zone) if name != '@' else self.zone + '.'
-        command = ['dig', '@%s' % server.address, '-p', str(server.port), '-k', self.key_file, '+short', '+norec', '+tcp',
+        command = ['dig', '@%s' % server.address, '-p', str(server.port), '-k', self.key_file, '+short', '+norec', '+tcp' if tcp else '+notcp',
                    '+time=2', '+tries=1', fqdn, rdtype]
         proc = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
         if proc.returncode != 0:
             return None
         return sorted(line for line in proc.stdout.splitlines() if line and not line.startswith(';'))
 
-    def serial(self, server=None):
+    def serial(self, server=None, tcp=True):
         """The zone's SOA serial served by server, None when it does not answer yet."""
-        lines = self.dig('@', 'SOA', server)
+        lines = self.dig('@', 'SOA', server, tcp=tcp)
         if not lines:
             return None
         return int(lines[0].split()[2])
