@@ -86,8 +86,9 @@ def test_exactly_one_of_concurrent_runs_takes_the_lock(tmp_path, bind_zone, uniq
 
 def test_run_ids_are_unique_within_one_second(tmp_path, bind_zone, unique):
     """The id of a new run is unique per invocation, not per clock second."""
-    results = start_runs(tmp_path, bind_zone, unique, 3)
-    ids = set()
-    for _rc, out in results:
-        ids |= set(re.findall(r'Run (failover-\d{8}T\d{6}Z-[0-9a-f]{8}) starts', out))
-    assert len(ids) == 3, sorted(ids)
+    start_runs(tmp_path, bind_zone, unique, 3)
+    # Every run's report is named after its run id (a second run with the same id would write
+    # <id>.attempt2.json instead).
+    reports = sorted(os.listdir(str(tmp_path / 'reports')))
+    ids = [name[:-len('.json')] for name in reports if name.endswith('.json')]
+    assert len(ids) == 3 and all(re.match(r'^failover-\d{8}T\d{6}Z-[0-9a-f]{8}$', i) for i in ids), reports
