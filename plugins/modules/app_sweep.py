@@ -70,6 +70,7 @@ attributes:
     details: Finds and reports the applications and the signals it would send; stops nothing.
   diff_mode:
     support: none
+    description: The processes it stopped are in its result; no file changes.
   platform:
     platforms: posix
     details: Linux only, it reads C(/proc).

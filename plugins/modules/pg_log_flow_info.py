@@ -28,6 +28,7 @@ attributes:
     description: Reads only, the same in check mode.
   diff_mode:
     support: none
+    description: It only reads; there is no before and after.
 options:
   publisher:
     description:

@@ -36,7 +36,8 @@ class StrategyModule(LinearStrategyModule):
         failed_before = set(self._tqm._failed_hosts)
         unreachable_before = set(self._tqm._unreachable_hosts)
         result = super(StrategyModule, self).run(iterator, play_context)
-        failed = sorted(set(self._tqm._failed_hosts) - failed_before)
+        unreachable_now = set(self._tqm._unreachable_hosts)
+        failed = sorted(set(self._tqm._failed_hosts) - failed_before - unreachable_now)
         unreachable = sorted(set(self._tqm._unreachable_hosts) - unreachable_before)
         if failed or unreachable:
             display.error('Stopping the playbook after play "%s": %s. No further step runs.' % (
