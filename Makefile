@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LABCTL := $(BIN)/python tests/lab/labctl
 SANITY_DIR := .build/sanity/ansible_collections/genesys_dr/framework
 
-.PHONY: deps test drill sanity units lab-tests lab-up lab-down build changelog-lint
+.PHONY: deps test drill sanity units lab-tests campaign lab-up lab-down build changelog-lint
 
 deps:
 	@./tools/install-deps
@@ -24,6 +24,12 @@ units: deps
 
 lab-tests: deps
 	$(BIN)/python -m pytest tests/integration -q
+
+# The long fault campaign: every case, every kill point at least three times (hours; the
+# short form is part of `make test`). It builds and removes labs: nothing else may use one.
+campaign: deps
+	GENESYS_CAMPAIGN=long $(BIN)/python -m pytest tests/campaign -q -p no:cacheprovider $(CAMPAIGN_ARGS); \
+	  rc=$$?; $(LABCTL) down >/dev/null 2>&1; exit $$rc
 
 sanity: deps
 	@rm -rf .build/sanity && mkdir -p $(SANITY_DIR)

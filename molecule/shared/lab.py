@@ -22,10 +22,12 @@ STATE = os.environ.get("GENESYS_LAB_STATE", "/var/lib/genesys-lab")
 
 
 class Lab:
-    def __init__(self):
+    def __init__(self, inventory=None):
+        """The lab as an inventory describes it: inventories/lab, or another inventory of the
+        same lab (other host and site names) whose hosts carry lab_host_name."""
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PROJECT, "ansible.cfg"))
         out = subprocess.run([os.path.join(PROJECT, ".venv", "bin", "ansible-inventory"), "-i",
-                              os.path.join(PROJECT, "inventories", "lab"), "--list"],
+                              inventory or os.path.join(PROJECT, "inventories", "lab"), "--list"],
                              env=env, check=True, capture_output=True, text=True).stdout
         inv = json.loads(out)
         self.hostvars = inv["_meta"]["hostvars"]
@@ -73,11 +75,14 @@ class Lab:
                     os.path.join(ssh_dir, "known_hosts")), controlpersist=0)
         return self._hosts[name]
 
+    def netns(self, name):
+        """The network namespace of a host (named by this inventory)."""
+        return self.topology.host(self.hostvars[name].get("lab_host_name", name)).netns
+
     def inside(self, name, command):
         """Run a command inside a host's network namespace from the controller (for hosts the
         controller cannot reach over the network, e.g. a partitioned site)."""
-        netns = self.topology.host(name).netns
-        return self.local.run("ip netns exec %s sh -c %s" % (netns, _quote(command)))
+        return self.local.run("ip netns exec %s sh -c %s" % (self.netns(name), _quote(command)))
 
     def listening(self, name, port, inside=False):
         cmd = "ss -Htln 'sport = :%d'" % port

@@ -74,7 +74,7 @@ def _step(label, started):
     return time.monotonic()
 
 
-def up(n_sites):
+def up(n_sites, main_site="site1"):
     if os.geteuid() != 0:
         raise LabError("labctl needs root (network namespaces, bridges)")
     for tool in ("/usr/sbin/named", "/usr/sbin/sshd", postgres.PG_BIN + "/postgres", "/usr/bin/dig"):
@@ -82,15 +82,15 @@ def up(n_sites):
             raise LabError("%s is missing: run `make deps` (installs bindep.txt)" % tool)
     if os.path.exists(_topology_path()):
         old = Topology.load(_topology_path())
-        if len(old.dr_sites) != n_sites:
-            raise LabError("the lab is up with %d sites; run `labctl down` before `labctl up --sites %d`"
-                           % (len(old.dr_sites), n_sites))
+        if len(old.dr_sites) != n_sites or old.main_site != main_site:
+            raise LabError("the lab is up with %d sites and main %s; run `labctl down` before `labctl up --sites %d --main %s`"
+                           % (len(old.dr_sites), old.main_site, n_sites, main_site))
     if _faults():
         raise LabError("faults are active (%s): `labctl heal SITE` first" % ", ".join(
             "%s: %s" % kv for kv in _faults().items()))
     t0 = t = time.monotonic()
     print("labctl up: %d sites, state in %s" % (n_sites, state_dir()), flush=True)
-    topo = Topology.build(n_sites)
+    topo = Topology.build(n_sites, main_site)
     os.makedirs(os.path.join(state_dir(), "hosts"), exist_ok=True)
     os.chmod(state_dir(), 0o755)
     os.chmod(os.path.join(state_dir(), "hosts"), 0o755)

@@ -78,9 +78,11 @@ class Topology:
     secondary_site: str = "site2"
 
     @classmethod
-    def build(cls, n_sites):
+    def build(cls, n_sites, main_site="site1"):
         if n_sites < 2:
             raise ValueError("the lab needs at least 2 sites (got %d)" % n_sites)
+        if main_site not in ("site1", "site2"):
+            raise ValueError("the main site is site1 or site2 (got %s)" % main_site)
         sites = []
         for k in range(0, n_sites + 1):
             name = "site%d" % k
@@ -108,7 +110,7 @@ class Topology:
                     veth_root="gdrv%d%s" % (k, tag),
                 ))
             sites.append(site)
-        return cls(sites=sites)
+        return cls(sites=sites, main_site=main_site, secondary_site="site2" if main_site == "site1" else "site1")
 
     @property
     def shared(self):

@@ -1,0 +1,138 @@
+"""Faults of the system and of the operator during real runs, checked from outside."""
+import os
+import re
+import time
+
+import pytest
+
+from conftest import (STATE, assert_never_two_masters, checks, lock_holder, record,
+                      running_master_sites)
+
+NAMED_PID = os.path.join(STATE, "hosts", "dns-primary", "named", "named.pid")
+NOTHING = "Nothing was changed"
+
+
+def refused_and_unchanged(campaign, lab, reason, *extra, playbook="failover.yml"):
+    run = campaign.run(playbook, *extra)
+    assert run.rc != 0, "%s was not refused: %s" % (reason, run.log)
+    assert NOTHING in run.output, "%s: the refusal does not say '%s': %s" % (reason, NOTHING, run.log)
+    assert run.changed_hosts() == [], "%s: the refused run changed %s" % (reason, run.changed_hosts())
+    assert lock_holder(lab) is None, "%s: the refused run left the DR lock held" % reason
+    return run
+
+
+@pytest.mark.short
+def test_bad_credentials_and_requests_change_nothing(campaign, normal_lab, tmp_path):
+    """A wrong DB password, a wrong TSIG key, an unreachable main in a planned run, a bad mode,
+    a wrong or missing confirmation: each is refused before the first change, and the hosts
+    read back NORMAL - masters running at the main, writes accepted through every proxy."""
+    lab = normal_lab
+    cases = [("wrong DB admin password", ["-e", "genesys_db_admin_password=not-the-Passw0rd"])]
+    with open(os.path.join(STATE, "secrets", "tsig.key")) as handle:
+        key = handle.read()
+    wrong_key = tmp_path / "wrong-tsig.key"
+    wrong_key.write_text(re.sub(r'secret "[^"]+"', 'secret "%s"' % ("A" * 43 + "="), key))
+    wrong_key.chmod(0o600)
+    cases.append(("wrong TSIG key", ["-e", "genesys_tsig_key_file=%s" % wrong_key]))
+    cases.append(("bad failover_mode", ["-e", "failover_mode=plannned"]))
+    cases.append(("disaster without confirmation", ["-e", "failover_mode=disaster"]))
+    cases.append(("disaster confirming the wrong site", ["-e", "failover_mode=disaster",
+                                                         "-e", "failover_confirm_lost_site=%s" % lab.secondary_site]))
+    for reason, extra in cases:
+        refused_and_unchanged(campaign, lab, reason, *extra)
+        record("refused: %s" % reason, 1, 1)
+    lab.labctl("fault", "partition", lab.main_site)
+    try:
+        refused_and_unchanged(campaign, lab, "planned failover with the main unreachable", "-e", "failover_mode=planned")
+    finally:
+        lab.labctl("heal", lab.main_site)
+    record("refused: planned failover with the main unreachable", 1, 1)
+    checks.assert_normal(lab)
+
+
+@pytest.mark.short
+def test_a_failed_step_stops_every_later_step(campaign, fresh_lab):
+    """normal.yml on a fresh install whose secondary Configuration Database is not empty: the
+    replication step fails on that DB host. Nothing after it may run - no DNS switch, no DR
+    state, no master started - and the run names the command that continues it."""
+    lab = fresh_lab
+    sec_db = lab.one("db_hosts", lab.secondary_site)
+    lab.psql(sec_db, "cfgdb", "INSERT INTO cfg_person (name, data) VALUES ('stray_row_at_the_replica', '{}')")
+    servers = lab.groups["dns_primary"] + lab.groups["dns_secondaries"]
+    answers = {server: lab.dig(server, lab.master_name) for server in servers}
+    run = campaign.run("normal.yml")
+    assert run.rc != 0, "normal.yml converged over a non-empty replica: %s" % run.log
+    assert "Replication" in re.search(r'STOPPED at step "([^"]+)"', run.output).group(1), run.log
+    assert lab.dr_state() == {}, "the DR state was recorded by a failed run: %s" % lab.dr_state()
+    assert {server: lab.dig(server, lab.master_name) for server in servers} == answers, "DNS changed by a failed run"
+    assert running_master_sites(lab) == [], "master applications were started after a failed step"
+    assert lock_holder(lab) == run.run_id, "the failed run must keep the lock for its continuation"
+    assert "Continue with: ansible-playbook" in run.output and "-e genesys_dr_run=%s" % run.run_id in run.output
+    record("failed step stops the run (normal, non-empty replica)", 1, 1)
+
+
+@pytest.mark.short
+def test_dns_primary_stops_answering_before_the_switch(campaign, normal_lab, load_factory):
+    """The DNS primary freezes (SIGSTOP) when the switch starts: the run fails in bounded time,
+    never two writable masters; once it answers again, the rerun with the run id finishes."""
+    lab = normal_lab
+    with open(NAMED_PID) as handle:
+        named = int(handle.read().split()[0])
+    with load_factory(lab) as load:
+        try:
+            started = time.monotonic()
+            run = campaign.run("failover.yml", "-e", "failover_mode=planned",
+                               hook=("Switch the master name", "kill -STOP %d" % named), timeout=600)
+            took = time.monotonic() - started
+            assert run.rc != 0, run.log
+            assert_never_two_masters(lab)
+        finally:
+            os.kill(named, 18)  # SIGCONT
+        assert 'STOPPED at step "Switch the master name' in run.output, run.log
+        assert "-e genesys_dr_run=%s" % run.run_id in run.output
+        assert lock_holder(lab) == run.run_id
+        resumed = campaign.run("failover.yml", "-e", "failover_mode=planned", "-e", "genesys_dr_run=%s" % run.run_id)
+        assert resumed.rc == 0, resumed.log
+        checks.assert_failed_over(lab)
+    lost = load.lost(lab.one("db_hosts", lab.secondary_site))
+    assert lost == [], lost[:10]
+    record("DNS primary frozen before the switch, then rerun (failed after %.0f s)" % took, 2, 2, len(lost))
+
+
+@pytest.mark.short
+def test_concurrent_failovers_exactly_one_proceeds(campaign, normal_lab):
+    """Three planned failovers started at the same instant: one takes the lock and finishes;
+    the others name it as the holder and change nothing."""
+    lab = normal_lab
+    procs = [campaign.start("failover.yml", "-e", "failover_mode=planned") for _run in range(3)]
+    runs = [campaign.finish(proc, log) for proc, log in procs]
+    winners = [r for r in runs if r.rc == 0]
+    assert len(winners) == 1, "expected exactly one run to proceed: %s" % runs
+    winner = winners[0]
+    assert len({r.run_id for r in runs if r.run_id} | {winner.run_id}) == len([r for r in runs if r.run_id]), \
+        "two runs got the same run id"
+    for loser in runs:
+        if loser is winner:
+            continue
+        assert "Another DR operation holds the lock: run %s" % winner.run_id in loser.output, loser.log
+        assert loser.changed_hosts() == [], "a refused run changed %s" % loser.changed_hosts()
+    assert lab.dr_state()["run"] == winner.run_id
+    checks.assert_failed_over(lab)
+    record("3 failovers started at once (exactly one proceeds)", 3, 3)
+
+
+def test_moved_record_is_refused_by_compare_and_swap(campaign, normal_lab):
+    """Someone moved the master name by hand: the switch refuses, the moved record stays."""
+    lab = normal_lab
+    elsewhere = "198.18.0.99"
+    key = os.path.join(STATE, "secrets", "tsig.key")
+    update = "server %s\nupdate delete %s. A\nupdate add %s. 30 A %s\nsend\n" % (
+        lab.address("dns-primary"), lab.master_name, lab.master_name, elsewhere)
+    lab.local.run("printf %s | nsupdate -k %s" % ("'" + update.replace("'", "") + "'", key))
+    assert lab.dig("dns-primary", lab.master_name) == [elsewhere]
+    run = campaign.run("failover.yml", "-e", "failover_mode=planned")
+    assert run.rc != 0 and "compare-and-swap" in run.output, run.log
+    assert lab.dig("dns-primary", lab.master_name) == [elsewhere]
+    assert lab.dr_state()["state"] == "NORMAL"
+    assert_never_two_masters(lab)
+    record("record moved by someone else (CAS refusal)", 1, 1)
