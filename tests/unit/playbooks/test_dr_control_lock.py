@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 
-import pytest
 
 pytest_plugins = ['ansible_collections.genesys_dr.framework.tests.unit.plugins.conftest_dns']
 
@@ -63,7 +62,7 @@ def start_runs(tmp_path, bind_zone, unique, count):
     cmd = [os.path.join(BIN, 'ansible-playbook'), '-i', 'localhost,', '-c', 'local',
            '-e', 'ansible_python_interpreter=%s' % os.path.join(BIN, 'python'), str(playbook)]
     procs = [subprocess.Popen(cmd, cwd=TOP, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for _ in range(count)]
+             for _run in range(count)]
     return [(proc.wait(timeout=180), proc.stdout.read()) for proc in procs]
 
 
