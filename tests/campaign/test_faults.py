@@ -5,10 +5,12 @@ import time
 
 import pytest
 
-from conftest import (STATE, assert_never_two_masters, checks, lock_holder, record,
+from conftest import (STATE, assert_never_two_masters, checks, lab_reset, lock_holder, record,
                       running_master_sites)
+from lab import Lab
 
 NAMED_PID = os.path.join(STATE, "hosts", "dns-primary", "named", "named.pid")
+PG_BIN = "/usr/lib/postgresql/15/bin"
 NOTHING = "Nothing was changed"
 
 
@@ -136,3 +138,51 @@ def test_moved_record_is_refused_by_compare_and_swap(campaign, normal_lab):
     assert lab.dr_state()["state"] == "NORMAL"
     assert_never_two_masters(lab)
     record("record moved by someone else (CAS refusal)", 1, 1)
+
+
+def host_down(lab, host):
+    """Power a lab host off: every process in its namespace killed, its links down."""
+    netns = lab.netns(host)
+    lab.local.run("ip netns pids %s | xargs -r kill -9" % netns)
+    for line in lab.local.check_output("ip -n %s -o link show" % netns).splitlines():
+        dev = line.split(":")[1].strip().split("@")[0]
+        if dev != "lo":
+            lab.local.check_output("ip -n %s link set dev %s down" % (netns, dev))
+
+
+def test_proxy_host_down_failover_completes_and_reports_it(campaign):
+    """The proxy host of a proxy-only site is down: the planned failover completes, names that
+    host as not reconnected, and every other proxy is on the new master."""
+    lab_reset(n_sites=3)
+    lab = Lab()
+    assert campaign.run("normal.yml").rc == 0
+    third = [s for s in lab.proxy_sites() if s not in (lab.main_site, lab.secondary_site)][0]
+    down = lab.in_site("proxy_hosts", third)
+    for host in down:
+        host_down(lab, host)
+    run = campaign.run("failover.yml", "-e", "failover_mode=planned")
+    assert run.rc == 0, run.log
+    assert "WARNING: proxy host(s) %s cannot be reached" % ", ".join(down) in run.output
+    assert "NOT RECONNECTED (unreachable): %s" % ", ".join(down) in run.output, run.log
+    report = checks.latest_report(campaign.reports, "failover")
+    assert report["published"]["genesys_dr_proxies_not_reconnected"] == down
+    surviving = [s for s in lab.proxy_sites() if s != third]
+    checks.assert_proxies_on(lab, lab.one("management_hosts", lab.secondary_site), surviving)
+    checks.write_through_proxies(lab, surviving, lab.one("db_hosts", lab.secondary_site), "proxydown")
+    assert lab.dr_state()["state"] == "FAILED_OVER" and lock_holder(lab) is None
+    record("proxy host down: failover completes, reports it", 1, 1)
+
+
+def test_secondary_db_down_is_refused_before_any_change(campaign, normal_lab):
+    lab = normal_lab
+    sec_db = lab.one("db_hosts", lab.secondary_site)
+    pg = os.path.join(STATE, "hosts", lab.hostvars[sec_db].get("lab_host_name", sec_db), "pg")
+    lab.local.check_output("ip netns exec %s runuser -u postgres -- %s/pg_ctl -D %s/data -m fast -w stop"
+                           % (lab.netns(sec_db), PG_BIN, pg))
+    try:
+        refused_and_unchanged(campaign, lab, "secondary DB down", "-e", "failover_mode=planned")
+    finally:
+        lab.local.check_output("ip netns exec %s runuser -u postgres -- %s/pg_ctl -D %s/data -l %s/postgresql.log -w start"
+                               % (lab.netns(sec_db), PG_BIN, pg, pg))
+    checks.assert_normal(lab)
+    record("secondary DB down: refused, nothing changed", 1, 1)

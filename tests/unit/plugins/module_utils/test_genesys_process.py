@@ -204,6 +204,11 @@ def children():
         child.wait()
 
 
+def cmdline_of(pid):
+    with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+        return handle.read()
+
+
 def wait_stat_state(pid, states, timeout=5):
     def state():
         with open('/proc/%d/stat' % pid) as handle:
@@ -360,6 +365,9 @@ def test_find_genesys_processes_by_working_directory_or_program(tmp_path):
     ]
     try:
         mine = set(p.pid for p in started)
+        # Popen returns once the child is forked; it runs the Genesys command line only after exec.
+        for process, name in zip(started, ('UT_cwd', 'UT_exe', 'UT_out')):
+            assert gp.wait_for(lambda p=process, n=name: ('-app\0%s' % n).encode() in cmdline_of(p.pid), 10, 0.02)
         for given in (str(base), str(link)):
             found = [p for p in gp.find_genesys_processes(given) if p.info.pid in mine]
             assert sorted((p.name, p.app_dir) for p in found) == [

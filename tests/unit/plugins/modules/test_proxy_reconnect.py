@@ -291,8 +291,10 @@ def test_resolver_caches_found_are_flushed(masters, proxies, tmp_path, monkeypat
     daemons = []
     try:
         for daemon in ('nscd', 'systemd-resolve', 'dnsmasq'):
+            # SIGHUP at its default action, whatever the test run inherited (nohup ignores it).
             daemons.append(subprocess.Popen([str(bin_dir / daemon)] + (['30'] if daemon == 'dnsmasq' else []),
-                                            start_new_session=True))
+                                            start_new_session=True,
+                                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL)))
         monkeypatch.setenv('PATH', '%s:%s' % (bin_dir, os.environ['PATH']))
         proxy = proxies(old)
         proxy.wait_connected(old)
