@@ -177,8 +177,11 @@ class Server:
         self._thread.start()
 
     def connections(self):
+        """The open connections. One closed by the server (or found closed) is not listed, even
+        while its thread has not yet removed it: a status read right after a hang-up must not
+        show the client as still connected."""
         with self._lock:
-            return list(self._conns)
+            return [conn for conn in self._conns if not conn.closed]
 
     def close(self):
         # On Linux shutdown() makes a blocked accept() return; close() alone would not.
