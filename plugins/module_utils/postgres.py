@@ -234,6 +234,17 @@ def parse_conninfo(conninfo):
     return dict(psycopg2.extensions.parse_dsn(conninfo))
 
 
+class SqlSession(object):
+    """What exec_sql, query_rows and query_dicts work on: the module, its connection, a cursor and
+    the statements it ran. A module's own class derives from it (or a read-only module uses it as is)."""
+
+    def __init__(self, module, conn):
+        self.module = module
+        self.conn = conn
+        self.cursor = conn.cursor()
+        self.executed_queries = []
+
+
 def exec_sql(obj, query, query_params=None, return_rows=False, add_to_executed=True, dont_exec=False, query_text=None):
     """Run one statement for a module class.
 

@@ -212,6 +212,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     postgres_common_argument_spec,
     query_dicts,
     query_rows,
+    SqlSession,
 )
 
 TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']
@@ -265,12 +266,9 @@ def qualified(schema, name):
     return '%s.%s' % (schema, name)
 
 
-class PgAccess(object):
+class PgAccess(SqlSession):
     def __init__(self, module, conn):
-        self.module = module
-        self.conn = conn
-        self.cursor = conn.cursor()
-        self.executed_queries = []
+        super(PgAccess, self).__init__(module, conn)
         self.roles = module.params['roles']
         self.schema = module.params['schema']
         self.state = module.params['state']

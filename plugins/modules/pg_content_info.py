@@ -110,6 +110,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     pgsql,
     postgres_common_argument_spec,
     query_rows,
+    SqlSession,
 )
 
 # Settings that change the text form of a row; pinned so that servers with other defaults agree.
@@ -133,12 +134,9 @@ CHECKSUM_QUERY = (
 FINGERPRINTS_QUERY = 'SELECT f FROM (SELECT md5(t::text) AS f FROM {table} t) rows ORDER BY f COLLATE "C"'
 
 
-class PgContentInfo(object):
+class PgContentInfo(SqlSession):
     def __init__(self, module, conn):
-        self.module = module
-        self.conn = conn
-        self.cursor = conn.cursor()
-        self.executed_queries = []
+        super(PgContentInfo, self).__init__(module, conn)
         self.tables = {}
         self.row_fingerprints = []
         self.database = None

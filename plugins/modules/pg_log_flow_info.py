@@ -163,18 +163,17 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     pgsql,
     postgres_common_argument_spec,
     query_rows,
+    SqlSession,
 )
 
 POLL_INTERVAL = 0.2
 
 
-class LogDb(object):
-    """Reads of one Log Database (query_rows wants module, cursor and executed_queries)."""
+class LogDb(SqlSession):
+    """Reads of one Log Database."""
 
     def __init__(self, module, conn):
-        self.module = module
-        self.cursor = conn.cursor()
-        self.executed_queries = []
+        super(LogDb, self).__init__(module, conn)
         p = module.params
         self.ident = dict(table=pgsql.Identifier(*p['table'].split('.')), col=pgsql.Identifier(p['column']),
                           order=pgsql.Identifier(p['order_column']), time=pgsql.Identifier(p['time_column']))

@@ -147,18 +147,16 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     postgres_common_argument_spec,
     query_dicts,
     query_rows,
+    SqlSession,
 )
 
 TERMINATE_WAIT_MS = 5000
 SETTING_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_$]*$')
 
 
-class PgLogSite(object):
+class PgLogSite(SqlSession):
     def __init__(self, module, conn):
-        self.module = module
-        self.conn = conn
-        self.cursor = conn.cursor()
-        self.executed_queries = []
+        super(PgLogSite, self).__init__(module, conn)
         self.site = module.params['site']
         self.table = module.params['table']
         self.column = module.params['column']

@@ -83,16 +83,8 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     connect,
     postgres_common_argument_spec,
     query_rows,
+    SqlSession,
 )
-
-
-class _Reader(object):
-    """What exec_sql expects of its caller: the module, a cursor and a list of executed queries."""
-
-    def __init__(self, module, conn):
-        self.module = module
-        self.cursor = conn.cursor()
-        self.executed_queries = []
 
 
 def main():
@@ -101,7 +93,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     conn = connect(module)
     try:
-        rows = query_rows(_Reader(module, conn),
+        rows = query_rows(SqlSession(module, conn),
                           "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), current_user, "
                           "(SELECT rolsuper FROM pg_roles WHERE rolname = current_user), current_database()")
     finally:
