@@ -35,19 +35,17 @@ description:
     C(-e) options - values of secret-named variables masked - plus C(-e genesys_dr_run=<id>)); or that nothing
     was changed when no task changed anything and the run holds no lock. The same is in the report
     (C(stopped)).
-  - Enable it with C(callbacks_enabled = genesys_dr.framework.dr_report) (or C(ANSIBLE_CALLBACKS_ENABLED)).
-requirements:
-  - enabled in the configuration
-options:
-  report_dir:
-    description: Directory the reports are written to (created if missing).
-    type: path
-    default: ./reports
-    env:
-      - name: GENESYS_DR_REPORT_DIR
-    ini:
-      - section: genesys_dr_report
-        key: report_dir
+  - Where the reports go, first match wins - E(AWX_ISOLATED_DATA_DIR), the artifacts directory ansible-runner
+    gives the playbook it runs (AWX, Ansible Automation Platform, ansible-navigator), so the reports are kept with
+    the job's other artifacts next to the C(set_stats) data; else O(report_dir).
+  - The playbooks of this collection load it by themselves, from their adjacent C(callback_plugins) directory -
+    nothing needs to be configured. A playbook of your own that imports them with
+    M(ansible.builtin.import_playbook) gets it the same way. Only for a playbook that does not, enable it with
+    C(callbacks_enabled = genesys_dr.framework.dr_report) in C(ansible.cfg) or
+    C(ANSIBLE_CALLBACKS_ENABLED=genesys_dr.framework.dr_report) (one report per run either way - the copy the
+    playbooks load stands down when it is enabled by name).
+extends_documentation_fragment:
+  - genesys_dr.framework.dr_report
 author:
   - Genesys DR framework team (!UNKNOWN)
 '''
@@ -188,7 +186,7 @@ class CallbackModule(CallbackBase):
             'published': _scrub(dict((k, v) for k, v in custom.items() if k != 'genesys_dr_report')),
         }
         report['measures'] = _scrub(report['measures'])
-        directory = self.get_option('report_dir')
+        directory = self._report_directory()
         os.makedirs(directory, exist_ok=True)
         run_base = os.path.join(directory, re.sub(r'[^A-Za-z0-9_.-]', '_', str(report['run_id'] or 'run')))
         handle, base, attempt = self._claim_attempt(run_base)
@@ -201,6 +199,12 @@ class CallbackModule(CallbackBase):
         self._display.banner('DR REPORT')
         self._display.display(self._markdown(report))
         self._display.display('report written: %s.json, %s.md' % (base, base))
+
+    def _report_directory(self):
+        # ansible-runner runs the playbook with its artifacts directory in the environment: a report
+        # written there is kept with the job (AWX artifacts, ansible-navigator's artifact), where the
+        # operator looks for it, rather than in a working directory that is thrown away with the job.
+        return os.environ.get('AWX_ISOLATED_DATA_DIR') or self.get_option('report_dir')
 
     @staticmethod
     def _stopped_text(r):
