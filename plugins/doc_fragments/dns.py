@@ -136,6 +136,9 @@ options:
       - After the update (or when nothing had to change) each one is polled with signed queries until
         it serves a zone SOA serial at least the primary's and exactly the records as read back from
         the primary, or O(verify_timeout) runs out, which fails the task.
+      - A server that does not answer at all for O(timeout) seconds (down, or cut off from this host) is not
+        waited for and does not fail the task - a warning names it, and it fetches the new zone by
+        NOTIFY/refresh when it is back. Only a server that answers with older data fails the task.
       - In check mode each server is asked once and nothing is waited for.
     type: list
     elements: dict

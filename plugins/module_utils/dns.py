@@ -774,8 +774,15 @@ def wait_for_servers(client, servers, expectations, serial, timeout, wait=True):
     expectations: RRState objects as read back from the primary.
     With wait=False every server is observed once (status and check mode).
     Returns (results, warnings); results hold name, address, port, skipped, skip_reason,
-    serial, answer, in_sync and error per server. A server that rejects the key is not
-    polled again.
+    serial, answer, in_sync, answered and error per server. A server that rejects the key is
+    not polled again.
+
+    A server that has not answered a single query for the client's per-query timeout is
+    given up (answered false, a warning): it is down or cut off, it cannot serve anything,
+    and it fetches the new zone by NOTIFY/refresh when it is back. Waiting the whole
+    verification deadline for it and then failing stopped a failover after its switch and
+    before any master was started, for every site, over one DNS server. Only a server that
+    answers with data older than the primary's is waited for and fails the verification.
     """
     results = []
     warnings = []
@@ -783,14 +790,16 @@ def wait_for_servers(client, servers, expectations, serial, timeout, wait=True):
     for server in servers or []:
         result = dict(name=server['name'], address=server.get('address') or server['name'], port=server.get('port') or client.port,
                       skipped=bool(server.get('skip')), skip_reason=server.get('skip_reason'), serial=None, answer={},
-                      in_sync=None, error=None)
+                      in_sync=None, answered=None, error=None)
         results.append(result)
         if result['skipped']:
             warnings.append('DNS server %s was not verified: %s' % (server['name'], server.get('skip_reason') or 'marked skip (lost)'))
             continue
         result['in_sync'] = False
+        result['answered'] = False
         pending.append((result, client.endpoint('DNS server %s' % server['name'], result['address'], result['port'])))
-    deadline = time.monotonic() + (timeout if wait else 0)
+    started = time.monotonic()
+    deadline = started + (timeout if wait else 0)
     while pending:
         still = []
         for result, endpoint in pending:
@@ -799,10 +808,16 @@ def wait_for_servers(client, servers, expectations, serial, timeout, wait=True):
                 result['serial'], result['answer'], matches = _observe_server(client, endpoint, expectations, query_timeout)
             except DNSError as exc:
                 result['error'] = str(exc)
-                if exc.kind not in ('auth', 'config'):
+                if exc.kind in ('auth', 'config'):
+                    # It answered, and refused the key: asking again cannot help.
+                    result['answered'] = True
+                elif exc.kind == 'unreachable' and not result['answered'] and time.monotonic() - started >= client.timeout:
+                    warnings.append(_unanswered_warning(result, client.timeout))
+                else:
                     still.append((result, endpoint))
                 continue
             result['error'] = None
+            result['answered'] = True
             result['address'] = endpoint.address
             result['in_sync'] = serial_at_least(result['serial'], serial) and matches
             if not result['in_sync']:
@@ -812,14 +827,24 @@ def wait_for_servers(client, servers, expectations, serial, timeout, wait=True):
         if not pending or not wait or remaining <= 0:
             break
         time.sleep(min(POLL_INTERVAL, remaining))
+    if wait:
+        # The deadline ran out (a verify_timeout shorter than the per-query timeout) before a
+        # server that never answered was given up: it is as unverifiable as one given up.
+        warnings.extend(_unanswered_warning(result, timeout) for result, dummy in pending if not result['answered'])
     return results, warnings
+
+
+def _unanswered_warning(result, seconds):
+    return ('DNS server %s did not answer for %.0f s and was not verified (%s). The update is done at the primary; hosts that resolve '
+            'through this server get the new answer when it is back and has fetched the zone (NOTIFY/refresh)'
+            % (result['name'], seconds, result['error']))
 
 
 def out_of_sync_message(results, serial, timeout):
     """None when every verified server is in sync, else a message naming each laggard."""
     lagging = []
     for result in results:
-        if result['skipped'] or result['in_sync']:
+        if result['skipped'] or result['in_sync'] or result.get('answered') is False:
             continue
         if result['error']:
             lagging.append('%s: %s' % (result['name'], result['error']))

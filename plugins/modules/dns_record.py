@@ -214,6 +214,11 @@ servers:
     in_sync:
       description: Whether it serves a serial at least RV(serial) and exactly the records of RV(records[].after); null when skipped.
       type: bool
+    answered:
+      description:
+        - Whether it answered any query; V(false) for a server given up after O(timeout) seconds without an answer (not verified,
+          not a failure). Null when skipped.
+      type: bool
     error:
       description: The last error querying it, null if none.
       type: str

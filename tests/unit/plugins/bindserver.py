@@ -24,6 +24,8 @@ import time
 
 ADDRESS = '127.0.0.1'
 START_TIMEOUT = 15.0
+# SOA refresh/retry of 2 s so a secondary that missed a NOTIFY catches up quickly.
+INITIAL_ZONE = '$TTL 300\n@ IN SOA ns1 hostmaster 1 2 1 86400 60\n@ IN NS ns1\nns1 IN A %s\n' % ADDRESS
 
 
 def free_port(address=ADDRESS):
@@ -165,6 +167,24 @@ zone "%(zone)s" {
 };
 ''' % dict(keys=self._keys_conf, dir=directory, port=port, addr=ADDRESS, pport=primary_port, key=self.key_name, zone=self.zone)
 
+    def cut_off_secondary(self, label='cutoff1'):
+        """A started secondary that answers but never gets the zone again (a broken transfer path).
+
+        It loads the zone as the primary first served it (serial 1) from its own file and pulls
+        from a port nothing listens on, so it keeps answering, signed, with data older than the
+        primary's. The caller stops it.
+        """
+        directory = os.path.join(self.directory, label)
+        os.makedirs(directory)
+        with open(os.path.join(directory, 'secondary.db'), 'w') as handle:
+            handle.write(INITIAL_ZONE)
+        conf = self._secondary_conf(directory, free_port(), free_port()).replace(
+            'file "secondary.db";', 'file "secondary.db";\n    masterfile-format text;')
+        server = NamedProcess(directory, label, int(re.search(r'listen-on port (\d+)', conf).group(1)), conf)
+        server.start()
+        self._wait_serving([server], transports=(True,))
+        return server
+
     def start(self):
         primary_port = free_port()
         ports = []
@@ -175,8 +195,7 @@ zone "%(zone)s" {
         primary_dir = os.path.join(self.directory, 'primary')
         os.makedirs(primary_dir)
         with open(os.path.join(primary_dir, 'primary.db'), 'w') as handle:
-            # SOA refresh/retry of 2 s so a secondary that missed a NOTIFY catches up quickly.
-            handle.write('$TTL 300\n@ IN SOA ns1 hostmaster 1 2 1 86400 60\n@ IN NS ns1\nns1 IN A %s\n' % ADDRESS)
+            handle.write(INITIAL_ZONE)
         self.primary = NamedProcess(primary_dir, 'primary', primary_port, self._primary_conf(primary_dir, primary_port, ports))
         for index, port in enumerate(ports):
             directory = os.path.join(self.directory, 'secondary%d' % (index + 1))

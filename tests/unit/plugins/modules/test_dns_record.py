@@ -250,21 +250,52 @@ def test_verify_waits_until_the_secondary_serves_the_new_serial(run_module, bind
     assert bind_zone.dig(unique, 'A', secondary) == ['192.0.2.100']
 
 
-def test_verify_fails_when_a_server_stays_behind(run_module, bind_zone, unique):
-    secondary = bind_zone.secondaries[0]
-    args = bind_zone.connection_args(records=[a_record(unique, '192.0.2.101')], verify_servers=bind_zone.verify_servers(),
-                                     verify_timeout=1.5)
-    secondary.pause()
+def test_verify_fails_when_a_server_answers_old_data(run_module, bind_zone, unique):
+    cut_off = bind_zone.cut_off_secondary()
     try:
+        servers = bind_zone.verify_servers() + [dict(name=cut_off.label, address=cut_off.address, port=cut_off.port)]
+        args = bind_zone.connection_args(records=[a_record(unique, '192.0.2.101')], verify_servers=servers, verify_timeout=1.5)
         result = run_module(dns_record, args)
+        stale_answer = bind_zone.dig(unique, 'A', cut_off)
     finally:
-        secondary.resume()
+        cut_off.stop()
     assert result['failed']
     assert result['changed'] is True
-    assert 'not every DNS server serves the new data' in result['msg'] and 'secondary1' in result['msg']
-    assert 'primary:' not in result['msg']
+    assert 'not every DNS server serves the new data' in result['msg'] and 'cutoff1 serves serial 1' in result['msg']
+    assert 'primary:' not in result['msg'] and 'secondary1' not in result['msg']
+    assert [server['in_sync'] for server in result['servers']] == [True, True, False]
+    assert result['servers'][2]['answered'] is True
+    assert stale_answer == []
+    assert bind_zone.dig(unique, 'A') == ['192.0.2.101']
+
+
+@pytest.mark.parametrize('query_timeout, verify_timeout', [(1, 30), (3, 1.5)], ids=['given-up-after-timeout', 'deadline-first'])
+def test_verify_does_not_fail_on_a_server_that_does_not_answer(run_module, bind_zone, unique, query_timeout, verify_timeout):
+    """A frozen secondary is reported, not waited for until the deadline, and fails nothing: the update is done."""
+    secondary = bind_zone.secondaries[0]
+    args = bind_zone.connection_args(records=[a_record(unique, '192.0.2.103')], verify_servers=bind_zone.verify_servers(),
+                                     verify_timeout=verify_timeout, timeout=query_timeout)
+    secondary.pause()
+    started = time.monotonic()
+    try:
+        result = run_module(dns_record, args)
+        elapsed = time.monotonic() - started
+        frozen_answer = bind_zone.dig(unique, 'A', secondary)
+    finally:
+        secondary.resume()
+    assert not result['failed'], result
+    assert result['changed'] is True
     assert [server['in_sync'] for server in result['servers']] == [True, False]
+    assert [server['answered'] for server in result['servers']] == [True, False]
+    assert len(result['warnings']) == 1 and result['warnings'][0].startswith('DNS server secondary1 did not answer for ')
+    assert 'no answer from DNS server secondary1' in result['warnings'][0]
+    # Given up, not polled until the deadline of 30 s.
+    assert elapsed < 30
+    assert frozen_answer is None
+    assert bind_zone.dig(unique, 'A') == ['192.0.2.103']
+    # Back, it fetches the new zone by itself.
     bind_zone.wait_for_serial(secondary, result['serial'])
+    assert bind_zone.dig(unique, 'A', secondary) == ['192.0.2.103']
 
 
 def test_verify_skips_a_lost_server_with_a_warning(run_module, bind_zone, unique):
