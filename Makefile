@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LABCTL := $(BIN)/python tests/lab/labctl
 SANITY_DIR := .build/sanity/ansible_collections/genesys_dr/framework
 
-.PHONY: deps test drill sanity units lab-tests campaign lab-up lab-down build changelog-lint
+.PHONY: deps test drill sanity units lab-tests campaign lab-up lab-down build ee lint changelog-lint
 
 deps:
 	@./tools/install-deps
@@ -39,6 +39,20 @@ sanity: deps
 
 build: deps
 	$(BIN)/ansible-galaxy collection build --force --output-path .build/dist
+
+# The execution environment's build context (.build/ee/context: Containerfile and files) from
+# execution-environment.yml and the tarball of this checkout. Building the image from it needs
+# podman or docker: `ansible-builder build` (see execution-environment.yml).
+ee: build
+	@mkdir -p .build/ee
+	@version=$$($(BIN)/python -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])') && \
+	  cp .build/dist/genesys_dr-framework-$$version.tar.gz .build/ee/genesys_dr-framework.tar.gz
+	$(BIN)/ansible-builder create --file execution-environment.yml --context .build/ee/context \
+	  --output-filename Containerfile
+
+# ansible-lint, production profile (.ansible-lint).
+lint: deps
+	$(BIN)/ansible-lint
 
 changelog-lint: deps
 	$(BIN)/antsibull-changelog lint
