@@ -34,6 +34,8 @@ BIN = os.path.join(TOP, '.venv', 'bin')
 TASKS = [
     "Validating arguments against arg spec 'main'",
     'Stop every host when one failed the argument check',
+    'Fail on deployment-wide values that refer to an undefined variable',
+    'Fail on host values that refer to an undefined variable',
     'Validate the deployment-wide values against the inventory interface',
     'Fail on deployment-wide values that are missing or of the wrong type',
     "Validate the host's values against the inventory interface",
@@ -52,8 +54,9 @@ TASKS = [
     'Group the hosts of the two DR sites',
     'Summary of the hosts per DR role',
 ]
-(DEPLOYMENT_TYPES, HOST_TYPES, DEPLOYMENT, TSIG, TSIG_ALGORITHM, HOST, AGREE, APPLIST, APP, COMPONENTS) = (
-    TASKS[3], TASKS[5], TASKS[7], TASKS[9], TASKS[10], TASKS[11], TASKS[12], TASKS[13], TASKS[14], TASKS[15])
+(UNRESOLVED, HOST_UNRESOLVED, DEPLOYMENT_TYPES, HOST_TYPES, DEPLOYMENT, TSIG, TSIG_ALGORITHM, HOST, AGREE, APPLIST, APP,
+ COMPONENTS) = (TASKS[2], TASKS[3], TASKS[5], TASKS[7], TASKS[9], TASKS[11], TASKS[12], TASKS[13], TASKS[14], TASKS[15],
+                TASKS[16], TASKS[17])
 
 
 def _env(tmp):
@@ -250,6 +253,10 @@ def _no_site_of_a_site_group(inv):
     inv['group_vars']['branch_north'] = {}
 
 
+def _vault_of_one_host(inv):
+    _host(inv, 'east-cfgdb-01')['genesys_db_admin_password'] = '{{ vault_east_cfgdb_admin_password }}'
+
+
 # id: (edit, extra -e arguments, variable named, host named (None: deployment-wide, then
 #      the host the values were read for), task that fails)
 BROKEN = {
@@ -337,8 +344,20 @@ BROKEN = {
     'tsig key of an unsupported algorithm': (None, ['algorithm=hmac-sha257'],
                                              'uses TSIG algorithm hmac-sha257, supported: hmac-md5', None,
                                              TSIG_ALGORITHM),
-    'vault not loaded': (None, ['no-vault'], 'genesys_db_admin_password is not set or empty (is its vault file '
-                         'loaded?', None, DEPLOYMENT),
+    # A value that refers to an undefined variable (a vault not loaded) is named, with its host and how to
+    # supply it, before any check templates it into a bare "'vault_...' is undefined".
+    'vault not loaded': (None, ['no-vault'], 'genesys_db_admin_password refers to a variable that is not defined '
+                         '(vault_genesys_db_admin_password is not defined: is its vault file loaded?); supply it - run '
+                         'with --ask-vault-pass or --vault-id <label>@<source> (under AWX / Automation Platform: add '
+                         'the vault credential', None, UNRESOLVED),
+    'vault value of a deployment-wide value not loaded': (
+        _set(['all', 'genesys_db_admin_user'], '{{ vault_genesys_db_admin_user }}'), [],
+        'genesys_db_admin_user refers to a variable that is not defined (vault_genesys_db_admin_user is not defined: '
+        'is its vault file loaded?); supply it - run with --ask-vault-pass', None, UNRESOLVED),
+    'vault value of one DB host not loaded': (_vault_of_one_host, [],
+                                              'genesys_db_admin_password refers to a variable that is not defined (is '
+                                              'its vault file loaded?); supply it - run with --ask-vault-pass',
+                                              'east-cfgdb-01', HOST_UNRESOLVED),
 }
 MARKERS = ('no-vault', 'world-readable-key')
 
