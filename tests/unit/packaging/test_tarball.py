@@ -62,7 +62,7 @@ def installed(built, tmp_path_factory):
     home = tmp_path_factory.mktemp('user')
     env = clean_env(home)
     result = run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--offline', built[0],
-                   '-p', env['ANSIBLE_COLLECTIONS_PATH']], env, home)
+                  '-p', env['ANSIBLE_COLLECTIONS_PATH']], env, home)
     assert result.returncode == 0, result.stdout
     return home, env
 
