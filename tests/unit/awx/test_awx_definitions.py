@@ -123,13 +123,11 @@ def walk_tasks(data):
     """Every task dict of a play / task list, blocks included."""
     if isinstance(data, list):
         for entry in data:
-            for task in walk_tasks(entry):
-                yield task
+            yield from walk_tasks(entry)
     elif isinstance(data, dict):
         yield data
         for key in ('tasks', 'pre_tasks', 'post_tasks', 'handlers', 'block', 'rescue', 'always'):
-            for task in walk_tasks(data.get(key) or []):
-                yield task
+            yield from walk_tasks(data.get(key) or [])
 
 
 @functools.lru_cache(maxsize=None)
@@ -588,7 +586,8 @@ def run_configure(tmp_path, awx_collection, mutate=None):
          '-e', 'ansible_python_interpreter=%s' % os.path.join(BIN, 'python'),
          '-e', 'genesys_awx_tsig_key=dummy-tsig-key-for-validation',
          '-e', 'genesys_awx_db_admin_password=dummy-password-for-validation'],
-        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+        check=False)
     assert proc.returncode == 0, proc.stdout
     with open(str(record)) as stream:
         return [json.loads(line) for line in stream], plays[0]['tasks']

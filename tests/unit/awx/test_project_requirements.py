@@ -35,7 +35,7 @@ def _env(**extra):
 
 def _run(args, cwd, env):
     return subprocess.run(args, cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          universal_newlines=True)
+                          universal_newlines=True, check=False)
 
 
 @pytest.fixture(scope='module')
