@@ -1,6 +1,7 @@
 """Faults of the system and of the operator during real runs, checked from outside."""
 import os
 import re
+import signal
 import time
 
 import pytest
@@ -99,6 +100,78 @@ def test_dns_primary_stops_answering_before_the_switch(campaign, normal_lab, loa
     lost = load.lost(lab.one("db_hosts", lab.secondary_site))
     assert lost == [], lost[:10]
     record("DNS primary frozen before the switch, then rerun (failed after %.0f s)" % took, 2, 2, len(lost))
+
+
+@pytest.mark.short
+def test_lag_above_the_gate_is_refused_unless_forced(campaign, normal_lab, load_factory):
+    """The secondary's apply worker is frozen while the main writes ~300 kB: a planned failover
+    is refused by the lag gate with nothing changed and the lock released; forced, it waits
+    until everything is applied, and the RPO it reports is what the clients lost: nothing."""
+    lab = normal_lab
+    main_db, sec_db = lab.one("db_hosts", lab.main_site), lab.one("db_hosts", lab.secondary_site)
+    worker = int(lab.psql(sec_db, "cfgdb", "SELECT pid FROM pg_stat_subscription WHERE subname = '%s%s' AND relid IS NULL"
+                          % (checks.CFG_SUB, lab.main_site)))
+    gate = ["-e", "failover_mode=planned", "-e", "replication_max_lag_bytes=65536"]
+    with load_factory(lab) as load:
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            lab.psql(main_db, "cfgdb", "INSERT INTO cfg_person (name, data) SELECT 'lagging_' || g, "
+                     "jsonb_build_object('pad', repeat(md5(g::text), 64)) FROM generate_series(1, 128) g")
+            refused = refused_and_unchanged(campaign, lab, "lag above the gate", *gate)
+            assert re.search(r"is \d+ bytes behind %s, more than replication_max_lag_bytes 65536" % lab.main_site, refused.output), refused.log
+            assert "-e failover_force_lag=true" in refused.output and "The DR lock is released." in refused.output
+            # Still NORMAL, read from outside (replication itself is frozen, so not assert_normal).
+            assert lab.dr_state().get("state") == "NORMAL" and lab.dr_state().get("live_site") == lab.main_site
+            assert running_master_sites(lab) == [lab.main_site]
+            assert checks.can_write(lab, main_db) and not checks.can_write(lab, sec_db)
+            run = campaign.run("failover.yml", *gate, "-e", "failover_force_lag=true",
+                               hook=("Fence the main site - master applications", "kill -CONT %d" % worker))
+        finally:
+            try:
+                os.kill(worker, signal.SIGCONT)
+            except ProcessLookupError:
+                pass  # the forced run stopped the subscription: its worker is gone
+        assert run.rc == 0, run.log
+        assert "accepted on request" in run.output
+        checks.assert_failed_over(lab)
+    lost = load.lost(sec_db)
+    rpo = checks.latest_report(campaign.reports, "failover")["published"]["genesys_dr_rpo"]
+    assert rpo["wal_bytes_not_applied"] == 0 and lost == [], (rpo, lost[:10])
+    assert lab.psql(sec_db, "cfgdb", "SELECT count(*) FROM cfg_person WHERE name LIKE 'lagging\\_%'") == "128"
+    record("lag above the gate: refused, then forced (RPO reported = lost)", 2, 2, len(lost))
+
+
+def named_pid(lab, host):
+    with open(os.path.join(STATE, "hosts", lab.hostvars[host].get("lab_host_name", host), "named", "named.pid")) as handle:
+        return int(handle.read().split()[0])
+
+
+@pytest.mark.short
+def test_dns_secondary_stops_answering_during_the_switch(campaign, normal_lab, load_factory):
+    """The main site's DNS secondary freezes (SIGSTOP) when the switch starts. The switch is done
+    at the primary, so the failover goes on and finishes (that site's hosts fall back to the
+    primary in their resolver list), naming the server it could not verify - it used to wait
+    60 s for it and stop before any master was started, for every site."""
+    lab = normal_lab
+    frozen = lab.one("dns_secondaries", lab.main_site)
+    named = named_pid(lab, frozen)
+    with load_factory(lab) as load:
+        try:
+            run = campaign.run("failover.yml", "-e", "failover_mode=planned",
+                               hook=("Switch the master name", "kill -STOP %d" % named), timeout=600)
+            assert run.rc == 0, run.log
+            assert "DNS server %s did not answer" % frozen in run.output, run.log
+            report = checks.latest_report(campaign.reports, "failover")
+            assert report["published"]["genesys_dr_dns_not_verified"] == [frozen]
+            assert_never_two_masters(lab)
+            assert running_master_sites(lab) == [lab.secondary_site]
+        finally:
+            os.kill(named, 18)  # SIGCONT
+        # Back, it serves the new answer by itself (NOTIFY / refresh), checked with dig.
+        checks.assert_failed_over(lab)
+    lost = load.lost(lab.one("db_hosts", lab.secondary_site))
+    assert lost == [], lost[:10]
+    record("DNS secondary frozen during the switch: failover finishes, reports it", 1, 1, len(lost))
 
 
 @pytest.mark.short

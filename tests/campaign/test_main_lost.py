@@ -1,0 +1,51 @@
+"""The main site is lost while a planned failover runs: power off (site loss) when a step
+starts. The planned run finishes or stops naming the command that continues it; the
+operator continues it as a disaster failover that names the lost site. It finishes, never
+two writable masters, the lock released; the writes the main acknowledged and could not
+send before it died are counted (the RPO of a disaster), not hidden."""
+import os
+
+import pytest
+
+from conftest import LONG, PROJECT, assert_never_two_masters, checks, lock_holder, record
+from test_kill_and_resume import play_names
+
+REPEAT = 3 if LONG else 1
+LABCTL = "%s %s" % (os.path.join(PROJECT, ".venv", "bin", "python"), os.path.join(PROJECT, "tests", "lab", "labctl"))
+SHORT = ["Secondary has applied every committed change"]
+
+
+def lose_main_during_planned_failover(campaign, lab, load, fault_at):
+    main, sec_db = lab.main_site, lab.one("db_hosts", lab.secondary_site)
+    disaster = ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % main]
+    with load:
+        planned = campaign.run("failover.yml", "-e", "failover_mode=planned",
+                               hook=(fault_at, "%s fault site-loss %s" % (LABCTL, main)))
+        assert planned.run_id, planned.log
+        assert_never_two_masters(lab, lost_sites=(main,))
+        runs = 1
+        if planned.rc != 0:
+            assert lock_holder(lab) == planned.run_id, "the stopped planned run must keep the lock: %s" % planned.log
+            assert "-e genesys_dr_run=%s" % planned.run_id in planned.output, planned.log
+            continued = campaign.run("failover.yml", *disaster, "-e", "genesys_dr_run=%s" % planned.run_id)
+            runs += 1
+            assert continued.rc == 0, "the disaster continuation did not finish: %s" % continued.log
+            assert "Run %s continues" % planned.run_id in continued.output
+        assert_never_two_masters(lab, lost_sites=(main,))
+        checks.assert_failed_over(lab, main_reachable=False, lost_sites=(main,))
+        assert lock_holder(lab) is None
+    return runs, len(load.lost(sec_db))
+
+
+@pytest.mark.short
+@pytest.mark.parametrize("fault_at", SHORT)
+def test_main_lost_during_planned_failover_short(campaign, normal_lab, load_factory, fault_at):
+    runs, lost = lose_main_during_planned_failover(campaign, normal_lab, load_factory(normal_lab), fault_at)
+    record("main lost during planned failover at %s" % fault_at, runs, runs, lost)
+
+
+@pytest.mark.parametrize("attempt", range(REPEAT))
+@pytest.mark.parametrize("fault_at", play_names("failover.yml"))
+def test_main_lost_at_every_step_of_a_planned_failover(campaign, normal_lab, load_factory, fault_at, attempt):
+    runs, lost = lose_main_during_planned_failover(campaign, normal_lab, load_factory(normal_lab), fault_at)
+    record("main lost during planned failover at %s" % fault_at, runs, runs, lost)
