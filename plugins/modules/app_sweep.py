@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: app_sweep
 short_description: Stop every Genesys application running from a host's application base directory, except named ones
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Fencing a site must leave no master application running there, including one the inventory does not
     list (a forgotten backup Configuration Server would otherwise keep serving at the fenced site). This

@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: pg_content_info
 short_description: Row count and content checksum of every table of a PostgreSQL database
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Reads, for every table of the database named by O(login_db) outside the system schemas, how many
     rows it holds and an md5 checksum of its content, so that the content of two copies of a database

@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: pg_dump_archive
 short_description: Dump a PostgreSQL database into an archive file once, the password kept out of sight
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Runs C(pg_dump) of the database named by O(login_db) into O(path), unless O(path) already exists.
     This keeps the content a site held before something overwrites it (the restored main's Configuration

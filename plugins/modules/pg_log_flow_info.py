@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: pg_log_flow_info
 short_description: Prove that log rows of another site arrive in this Log Database
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - A running subscription with no lag proves only that a worker applies what it is sent. This module
     reads the rows themselves - on the publisher (the other site's Log Database) the newest row that was

@@ -10,7 +10,7 @@ DOCUMENTATION = r'''
 ---
 module: pg_log_site
 short_description: Make a Log Database stamp the rows written into it with one site name
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - The Log Database is replicated in both directions; each site publishes only the rows first stored in its
     own database, found by a site column (O(column)) whose default reads a database-level setting
