@@ -11,8 +11,6 @@ test's starting serial names the test's records), not from a bare serial compari
 """
 import base64
 import os
-import re
-import threading
 import time
 import uuid
 
@@ -296,37 +294,36 @@ def test_runs_on_a_site_host_with_debian_python_and_inventory_variables(lab, nam
     assert call(lab, args, host=host)["changed"] is False
 
 
-def test_verification_waits_for_a_secondary_that_is_cut_off(clean_lab, name):
+def test_verification_gives_up_a_secondary_that_is_cut_off_and_it_catches_up_when_healed(clean_lab, name):
+    """A secondary cut off by a partition gives no answer: after the per-query timeout it is
+    reported (answered false, a warning), not waited for, and the task does not fail - the
+    update is done at the primary. Healed, the secondary serves it by itself (dig)."""
     lab = clean_lab
-    lagging = lab.site_host("site1", "dns")
-    outage = 3.0
-    healed = []
-
-    def heal_later():
-        time.sleep(outage)
-        healed.append(lab.labctl("heal", "site1", check=False))
-
+    cut_off = lab.site_host("site1", "dns")
+    alive = [h for h in dns_servers(lab) if h.name != cut_off.name]
     lab.labctl("fault", "partition", "site1")
-    healer = threading.Thread(target=heal_later)
     try:
-        healer.start()
         began = time.monotonic()
         result = call(lab, dns_args(lab, [dict(name=name, type="A", value=[IP1], ttl=5)], verify_servers=verify_list(lab),
                                     timeout=1, verify_timeout=90))
         elapsed = time.monotonic() - began
+        output = " ".join(lab.last_ansible_output.split())
     finally:
-        healer.join()
-    assert healed and healed[0].returncode == 0, healed
+        lab.labctl("heal", "site1")
     assert not result.get("failed"), result.get("msg")
-    # It could only succeed after the partition ended: it waited for site1's secondary.
-    assert elapsed >= outage
+    assert result["changed"] is True
+    # Given up after about the per-query timeout, not polled until the 90 s deadline.
+    assert elapsed < 90
+    assert "[WARNING]: DNS server %s did not answer for 1 s and was not verified" % cut_off.name in output, output
+    by_name = {s["name"]: s for s in result["servers"]}
+    assert by_name[cut_off.name]["answered"] is False and by_name[cut_off.name]["in_sync"] is False
     sent = transaction_adding(lab, (name + ".", "A", IP1))
-    assert_servers_in_sync(result, [h.name for h in dns_servers(lab)], sent["new"])
-    assert lab.dig(lagging, name) == [IP1]
-    assert soa_serial(lagging) >= sent["new"]
+    assert_servers_in_sync(dict(servers=[by_name[h.name] for h in alive]), [h.name for h in alive], sent["new"])
+    wait_until(lambda: lab.dig(cut_off, name) == [IP1], 60, "%s to serve %s after heal" % (cut_off.name, name))
+    assert soa_serial(cut_off) >= sent["new"]
 
 
-def test_lost_site_secondary_is_skipped_with_a_warning_or_named_in_the_failure(clean_lab, name):
+def test_lost_site_secondary_is_skipped_or_reported_as_not_answering(clean_lab, name):
     lab = clean_lab
     lost = lab.site_host("site1", "dns")
     alive = [lab.topo.dns_primary, lab.site_host("site2", "dns")]
@@ -346,24 +343,19 @@ def test_lost_site_secondary_is_skipped_with_a_warning_or_named_in_the_failure(c
         for host in alive:
             assert lab.dig(host, name) == [IP1], host.name
 
-        # Longer than BIND's notify-delay (5 s): the update right before delays this NOTIFY.
+        # Not marked lost: it gives no answer, so it is reported and not waited for; the task does
+        # not fail (the update is done at the primary; a server answering OLD data would fail it).
         began = time.monotonic()
-        failed = call(lab, dns_args(lab, [dict(name=name, type="A", value=[IP2])], verify_servers=verify_list(lab),
-                                    timeout=1, verify_timeout=12))
+        unverified = call(lab, dns_args(lab, [dict(name=name, type="A", value=[IP2])], verify_servers=verify_list(lab),
+                                        timeout=1, verify_timeout=12))
         elapsed = time.monotonic() - began
-        assert failed.get("failed") is True
-        msg = failed["msg"]
-        assert re.search(r"not every DNS server serves the new data \(serial \d+\) after 12\.0 s", msg), msg
-        assert "%s: " % lost.name in msg and lost.address in msg
-        assert re.search(r"no answer from DNS server %s \(%s port 53/tcp\) within \d+\.\d s" % (lost.name, re.escape(lost.address)), msg) \
-            or "cannot reach DNS server %s" % lost.name in msg, msg
-        assert "The update itself is done at the primary" in msg and "skip: true" in msg
-        assert all(h.name not in msg for h in alive), msg
-        assert 12 <= elapsed < 40
-        # The update was made and the surviving servers serve it; only verification failed.
-        assert failed["update"]["sent"] is True
-        by_name = {s["name"]: s for s in failed["servers"]}
-        assert by_name[lost.name]["in_sync"] is False and by_name[lost.name]["error"]
+        output = " ".join(lab.last_ansible_output.split())
+        assert not unverified.get("failed"), unverified.get("msg")
+        assert "[WARNING]: DNS server %s did not answer for 1 s and was not verified" % lost.name in output, output
+        assert elapsed < 12
+        assert unverified["update"]["sent"] is True
+        by_name = {s["name"]: s for s in unverified["servers"]}
+        assert by_name[lost.name]["answered"] is False and by_name[lost.name]["error"]
         for host in alive:
             assert by_name[host.name]["in_sync"] is True
             assert lab.dig(host, name) == [IP2], host.name
