@@ -43,7 +43,7 @@ def checks_live_db(lab):
     return lab.one("db_hosts", state["live_site"])
 
 
-PLANNED_SHORT = ["Switch the master name", "task:Set cfgdb access"]
+PLANNED_SHORT = ["Switch the master name", "task:Set the write access of the Genesys roles to read_write on cfgdb"]
 
 
 @pytest.mark.short
