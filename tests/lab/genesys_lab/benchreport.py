@@ -318,8 +318,9 @@ def render_text(summary):
         out.append("")
         out.append("Failed runs")
         for failure in summary["failures"]:
-            out.append("  %s %d sites %s cycle %s: %s" % (failure["scenario"], failure["sites"], failure["variant"],
-                                                           failure["cycle"], _first_line(failure["error"])))
+            out.append("  %s %d sites %s cycle %s: %s" % (
+                failure["scenario"], failure["sites"], failure["variant"], failure["cycle"],
+                _first_line(failure["error"])))
     out.append("")
     out.append(_machine_line(summary))
     return "\n".join(out) + "\n"
@@ -452,8 +453,8 @@ def render_svg(results, summary):
         y0 = top + row * row_h
         if row % 2 == 0:
             out.append('<rect x="0" y="%d" width="%d" height="%d" fill="#f2f4f7"/>' % (y0, width, row_h))
-        out.append('<text x="10" y="%d">%s</text>' % (y0 + row_h // 2 + 4,
-                                                       _xml_text("%s, %d sites" % (scenario, sites))))
+        row_label = _xml_text("%s, %d sites" % (scenario, sites))
+        out.append('<text x="10" y="%d">%s</text>' % (y0 + row_h // 2 + 4, row_label))
         for index, goal in enumerate(lines_by_pair.get((scenario, sites), [])):
             x = x_of(goal["line_s"])
             out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c0002a" stroke-dasharray="4 3">'
