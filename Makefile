@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LABCTL := $(BIN)/python tests/lab/labctl
 SANITY_DIR := .build/sanity/ansible_collections/genesys_dr/framework
 
-.PHONY: deps test drill sanity units lab-tests campaign lab-up lab-down build ee lint changelog-lint
+.PHONY: deps test drill bench sanity units lab-tests campaign lab-up lab-down build ee lint changelog-lint
 
 deps:
 	@./tools/install-deps
@@ -18,6 +18,12 @@ test: deps
 
 drill: deps
 	@./tools/run-drill
+
+# The failover benchmark: failover.yml against a bare runbook of the same steps, interleaved
+# cycles on fresh labs; prints medians and ratios (BENCH_ARGS="--cycles 5 --sites 2").
+# It builds and removes labs: nothing else may use one meanwhile.
+bench: deps
+	cd tests/lab && $(CURDIR)/$(BIN)/python -m genesys_lab.bench $(BENCH_ARGS)
 
 units: deps
 	$(BIN)/python -m pytest tests/unit -q

@@ -39,7 +39,8 @@ def main(argv=None):
                 outcome = "ack" if reply.get("ok") else reply.get("code", "refused")
             except ClientError as exc:
                 outcome, reply = "no_reply", {"error": str(exc)}
-            out.write(json.dumps({"t": started, "name": name, "outcome": outcome,
+            # t: when the attempt began; t_end: when its answer (or its failure) came back.
+            out.write(json.dumps({"t": started, "t_end": time.time(), "name": name, "outcome": outcome,
                                   "error": None if outcome == "ack" else reply.get("error")}) + "\n")
             time.sleep(args.interval)
     return 0

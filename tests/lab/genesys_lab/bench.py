@@ -1,0 +1,329 @@
+"""The failover benchmark that `make bench` runs: the playbook against a bare runbook.
+
+Each cycle builds a fresh lab (`labctl up`), converges it with normal.yml, starts an
+independent client at every surviving site that tries a write through its site's proxy every
+100 ms, injects the fault, and then recovers one of two ways:
+
+- playbook: `ansible-playbook failover.yml` (disaster: confirmed by naming the lost site);
+- runbook: the same steps as a bare script would do them, with no checks, no lock, no report:
+  stop the cfgdb subscription at the secondary, advance its sequences, grant write access
+  (one SQL session), one TSIG-signed DNS UPDATE of the master name and the DR state, wait
+  until the surviving sites' DNS servers answer it, start the master Message Server, SCS,
+  Configuration Server primary then backup through their run.sh (one ssh session), SIGHUP the
+  proxies site by site (one ssh each).
+
+Variants alternate cycle by cycle (interleaved) so that the load of the machine hits both
+alike. RTO = from the start of the recovery to the first write acknowledged through a
+surviving site's proxy, as that client saw it (the end of the acknowledged attempt).
+
+python -m genesys_lab.bench [--cycles N] [--scenario disaster] [--sites N] [--variants ...]
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from . import apps, lab
+from .postgres import ADMIN_ROLE, CS_ROLE, PG_PORT
+from .system import LabError, run, write_file
+from .topology import MASTER_NAME, MASTER_TTL, ZONE, state_dir
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+LAB_DIR = os.path.join(TOP, "tests", "lab")
+LABCTL = [sys.executable, os.path.join(LAB_DIR, "labctl")]
+PROBE_INTERVAL = 0.1
+MASTER_ORDER = ("scs_message_server", "master_scs", ("master_cs", "primary"), ("master_cs", "backup"))
+
+
+def _log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def _env(report_dir):
+    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, "ansible.cfg"), GENESYS_DR_REPORT_DIR=report_dir)
+
+
+def _playbook(name, extra, report_dir, log):
+    cmd = [os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", "lab"),
+           os.path.join(TOP, "playbooks", name)] + list(extra)
+    with open(log, "w") as f:
+        rc = subprocess.call(cmd, cwd=TOP, env=_env(report_dir), stdout=f, stderr=subprocess.STDOUT)
+    if rc != 0:
+        raise LabError("%s %s failed (rc=%d); see %s" % (name, " ".join(extra), rc, log))
+
+
+class Probe(object):
+    """The independent client at one site: a write through its proxy every 100 ms."""
+
+    def __init__(self, topo, site, out):
+        host = site.host("app")
+        port = [a["port"] for a in apps.plan(topo, host)[0] if a["component"] == "proxy" and a["role"] == "primary"][0]
+        self.out = out
+        env = dict(os.environ, PYTHONPATH="%s:%s" % (apps.sim_path(), LAB_DIR))
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", host.netns, "/usr/bin/python3", "-m", "genesys_lab.loadgen",
+             "--server", "%s:%d" % (host.address, port), "--prefix", "bench_%s_%d" % (site.name, int(time.time() * 1000)),
+             "--out", out, "--interval", str(PROBE_INTERVAL)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def entries(self):
+        if not os.path.exists(self.out):
+            return []
+        with open(self.out) as f:
+            return [json.loads(line) for line in f if line.strip().endswith("}")]
+
+    def first_ack_after(self, since):
+        for e in self.entries():
+            if e["outcome"] == "ack" and e["t_end"] > since:
+                return e["t_end"]
+        return None
+
+    def wait_ack(self, since, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.first_ack_after(since) is not None:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# -- the bare runbook ---------------------------------------------------------------------
+
+def _ssh(host, script):
+    """One ssh session to a lab host, as a hand-written runbook would open it."""
+    state = state_dir()
+    cmd = ["ssh", "-i", os.path.join(state, "ssh", "id_ed25519"), "-o", "UserKnownHostsFile=%s/ssh/known_hosts" % state,
+           "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
+           "root@%s" % host.address, script]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise LabError("runbook: ssh %s failed (rc=%d): %s" % (host.name, proc.returncode, (proc.stderr or proc.stdout).strip()))
+    return proc.stdout
+
+
+def _tsig_keyring():
+    import dns.tsigkeyring  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(state_dir(), "secrets", "tsig.key")) as f:
+        text = f.read()
+    name = re.search(r'key\s+"([^"]+)"', text).group(1)
+    secret = re.search(r'secret\s+"([^"]+)"', text).group(1)
+    return dns.tsigkeyring.from_text({name: secret}), name
+
+
+def _runbook_db(topo, lost, survivor, secrets):
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    db = survivor.host("db")
+    conn = psycopg2.connect(host=db.address, port=PG_PORT, dbname="cfgdb", user=ADMIN_ROLE,
+                            password=secrets["db_admin_password"], connect_timeout=5)
+    conn.autocommit = True
+    sub = "genesys_cfgdb_from_%s" % lost.name
+    with conn.cursor() as cur:
+        cur.execute('ALTER SUBSCRIPTION "%s" DISABLE' % sub)
+        cur.execute('ALTER SUBSCRIPTION "%s" SET (slot_name = NONE)' % sub)
+        cur.execute(
+            "DO $$ DECLARE r record; m bigint; BEGIN"
+            " FOR r IN SELECT s.oid::regclass AS seq, t.oid::regclass AS tbl, a.attname FROM pg_class s"
+            "  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid"
+            "   AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')"
+            "  JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace n ON n.oid = t.relnamespace"
+            "  JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid"
+            "  WHERE s.relkind = 'S' AND n.nspname = 'public' LOOP"
+            "  EXECUTE format('SELECT max(%I)::bigint FROM %s', r.attname, r.tbl) INTO m;"
+            "  IF m IS NOT NULL THEN PERFORM setval(r.seq, m + 1000, true); END IF;"
+            " END LOOP; END $$")
+        cur.execute('GRANT INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public TO "%s"' % CS_ROLE)
+        cur.execute('GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "%s"' % CS_ROLE)
+    conn.close()
+
+
+def _runbook_dns(topo, lost, survivor):
+    import dns.query  # pylint: disable=import-outside-toplevel
+    import dns.resolver  # pylint: disable=import-outside-toplevel
+    import dns.update  # pylint: disable=import-outside-toplevel
+    keyring, keyname = _tsig_keyring()
+    address = survivor.host("mgmt").address
+    update = dns.update.Update(ZONE, keyring=keyring, keyname=keyname, keyalgorithm="hmac-sha256")
+    update.replace(MASTER_NAME, MASTER_TTL, "A", address)
+    update.replace("_dr-state.%s" % MASTER_NAME, MASTER_TTL, "TXT",
+                   '"state=FAILED_OVER" "live_site=%s" "operation=failover" "run=bench-runbook"' % survivor.name)
+    response = dns.query.tcp(update, topo.dns_primary.address, timeout=5)
+    if response.rcode() != 0:
+        raise LabError("runbook: DNS UPDATE refused: rcode %d" % response.rcode())
+    # The proxies resolve through their site's DNS server: wait until each answers the new address.
+    fqdn = "%s.%s." % (MASTER_NAME, ZONE)
+    deadline = time.time() + 30
+    for server in [s.host("dns") for s in topo.dr_sites if s.name != lost.name]:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [server.address]
+        resolver.lifetime = 1.0
+        while True:
+            try:
+                if [r.to_text() for r in resolver.resolve(fqdn, "A")] == [address]:
+                    break
+            except Exception:  # pylint: disable=broad-except
+                pass
+            if time.time() > deadline:
+                raise LabError("runbook: %s does not answer %s for %s" % (server.name, address, fqdn))
+            time.sleep(0.02)
+
+
+def _runbook_masters(topo, survivor):
+    mgmt = survivor.host("mgmt")
+    planned = apps.plan(topo, mgmt)[0]
+    lines = ['wait_port() { i=0; until ss -Hltn "sport = :$1" | grep -q .; do i=$((i+1));'
+             ' [ $i -gt 1200 ] && { echo "port $1 not listening" >&2; exit 1; }; sleep 0.05; done; }']
+    for want in MASTER_ORDER:
+        comp, role = want if isinstance(want, tuple) else (want, "primary")
+        app = [a for a in planned if a["component"] == comp and a["role"] == role][0]
+        d = os.path.join(apps.app_base(mgmt), app["name"])
+        lines.append("(cd %s && setsid ./run.sh </dev/null >/dev/null 2>&1 &)" % d)
+        lines.append("wait_port %d" % app["port"])
+    _ssh(mgmt, "\n".join(lines))
+
+
+def _runbook_proxies(topo, lost):
+    for site in topo.dr_sites:
+        if site.name == lost.name:
+            continue
+        # [c]: the pattern must not match the shell that runs pkill.
+        _ssh(site.host("app"), "pkill -HUP -f -- '-app [c]sproxy_'")
+
+
+def runbook(topo, lost, survivor, secrets):
+    steps = {}
+    for name, fn in (("DB: stop subscription, advance sequences, grant", lambda: _runbook_db(topo, lost, survivor, secrets)),
+                     ("DNS: one signed UPDATE, secondaries answer it", lambda: _runbook_dns(topo, lost, survivor)),
+                     ("masters started in order", lambda: _runbook_masters(topo, survivor)),
+                     ("proxies SIGHUP", lambda: _runbook_proxies(topo, lost))):
+        started = time.time()
+        fn()
+        steps[name] = round(time.time() - started, 3)
+    return steps
+
+
+# -- one cycle ----------------------------------------------------------------------------
+
+def _report_steps(report_dir):
+    """Step durations of the newest failover report written by the playbook."""
+    newest = None
+    for name in sorted(os.listdir(report_dir)):
+        if name.startswith("failover-") and name.endswith(".json"):
+            newest = os.path.join(report_dir, name)
+    if not newest:
+        return {}
+    with open(newest) as f:
+        report = json.load(f)
+    return dict((s["name"], s["duration"]) for s in report.get("steps", []) if "name" in s and "duration" in s)
+
+
+def cycle(args, variant, n, out_dir):
+    cycle_dir = os.path.join(out_dir, "%s-%s-%02d" % (args.scenario, variant, n))
+    os.makedirs(cycle_dir, exist_ok=True)
+    result = dict(scenario=args.scenario, sites=args.sites, variant=variant, cycle=n, ok=False, error=None,
+                  rto_s=None, limited_s={}, steps={}, wall_s=None)
+    probes = []
+    try:
+        subprocess.run(LABCTL + ["down"], check=True, capture_output=True)
+        subprocess.run(LABCTL + ["up", "--sites", str(args.sites)], check=True, capture_output=True)
+        topo = lab.load()
+        secrets = lab.load_secrets()
+        lost = topo.site(topo.main_site)
+        survivor = [s for s in topo.dr_sites if s.name != lost.name][0]
+        _playbook("normal.yml", [], cycle_dir, os.path.join(cycle_dir, "normal.log"))
+        since = time.time()
+        probes = [Probe(topo, s, os.path.join(cycle_dir, "probe_%s.jsonl" % s.name))
+                  for s in topo.dr_sites if s.name != lost.name]
+        for p in probes:
+            if not p.wait_ack(since, 30):
+                raise LabError("the client at %s gets no write acknowledged in NORMAL mode" % p.out)
+        lab.fault("site-loss" if args.scenario == "disaster" else args.scenario, lost.name)
+        time.sleep(1.0)
+        started = time.time()
+        if variant == "playbook":
+            _playbook("failover.yml", ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % lost.name],
+                      cycle_dir, os.path.join(cycle_dir, "failover.log"))
+            result["wall_s"] = round(time.time() - started, 3)
+            result["steps"] = _report_steps(cycle_dir)
+        else:
+            result["steps"] = runbook(topo, lost, survivor, secrets)
+            result["wall_s"] = round(time.time() - started, 3)
+        # Every surviving site's client must get a write through; RTO is the first of them.
+        for p in probes:
+            if not p.wait_ack(started, 60):
+                raise LabError("no write acknowledged through %s within 60 s of the recovery's end" % p.out)
+        acks = [p.first_ack_after(started) for p in probes]
+        result["rto_s"] = round(min(acks) - started, 3)
+        result["limited_s"] = dict((s.name, round(a - started, 3)) for s, a in
+                                   zip([s for s in topo.dr_sites if s.name != lost.name], acks))
+        result["ok"] = True
+    except (LabError, subprocess.CalledProcessError, OSError) as exc:
+        result["error"] = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+    finally:
+        for p in probes:
+            p.stop()
+    _log("%-9s %-8s cycle %d: %s" % (args.scenario, variant, n, "RTO %.2f s (wall %.2f s)" % (result["rto_s"], result["wall_s"])
+                                       if result["ok"] else "FAILED: %s" % result["error"]))
+    return result
+
+
+def _ansible_core():
+    try:
+        out = subprocess.run([os.path.join(TOP, ".venv", "bin", "ansible"), "--version"], capture_output=True, text=True).stdout
+        return out.split("\n")[0]
+    except OSError:
+        return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="bench", description="failover.yml against a bare runbook, interleaved cycles")
+    parser.add_argument("--cycles", type=int, default=5, help="cycles per variant (default 5)")
+    parser.add_argument("--scenario", choices=["disaster"], default="disaster")
+    parser.add_argument("--sites", type=int, default=2)
+    parser.add_argument("--variants", nargs="+", choices=["playbook", "runbook"], default=["playbook", "runbook"])
+    parser.add_argument("--out", default=None, help="directory of the results (default reports/bench-<time>)")
+    args = parser.parse_args(argv)
+    if args.cycles < 1 or not 2 <= args.sites <= 8:
+        parser.error("--cycles must be >= 1 and --sites between 2 and 8")
+    out_dir = args.out or os.path.join(TOP, "reports", "bench-%s" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+    os.makedirs(out_dir, exist_ok=True)
+    results = dict(machine=dict(host=platform.node(), cpus=os.cpu_count(), load_at_start=list(os.getloadavg()),
+                                python=platform.python_version(), ansible_core=_ansible_core()),
+                   started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                   git=subprocess.run(["git", "rev-parse", "HEAD"], cwd=TOP, capture_output=True, text=True).stdout.strip(),
+                   cycles=[])
+    _log("%d cycle(s) of %s per variant (%s), %d sites; results in %s" % (
+        args.cycles, args.scenario, ", ".join(args.variants), args.sites, out_dir))
+    try:
+        for n in range(1, args.cycles + 1):
+            for variant in args.variants:
+                results["cycles"].append(cycle(args, variant, n, out_dir))
+                write_file(os.path.join(out_dir, "bench.json"), json.dumps(results, indent=2) + "\n")
+    finally:
+        subprocess.run(LABCTL + ["down"], capture_output=True)
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    from . import benchreport  # pylint: disable=import-outside-toplevel
+    benchreport.write_all(results, out_dir)
+    print(benchreport.render_text(benchreport.summarize(results)))
+    print("results: %s" % out_dir)
+    return 0 if all(r["ok"] for r in results["cycles"]) else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except LabError as exc:
+        print("bench: %s" % exc, file=sys.stderr)
+        sys.exit(1)
