@@ -12,7 +12,7 @@ def test_fencing_of_the_unreachable_main_reported_not_done(lab, report_dir):
     fencing = checks.latest_report(report_dir, "failover")["measures"]["fencing"]
     main_hosts = lab.in_site("management_hosts", lab.main_site) + lab.in_site("db_hosts", lab.main_site)
     assert {key.split()[0] for key in fencing} == set(main_hosts)
-    assert all(value == "not done: host unreachable" for value in fencing.values()), fencing
+    assert all(value == "not done: host not reached" for value in fencing.values()), fencing
 
 
 def test_the_old_main_keeps_only_its_own_site(lab, report_dir):
