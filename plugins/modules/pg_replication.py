@@ -153,6 +153,16 @@ options:
           - Must be at least 1.
         type: int
         default: 5
+  publisher_lost:
+    description:
+      - O(type=subscription) - the caller has already found that the publisher does not answer (for example the
+        M(genesys_dr.framework.reachability) check at the start of a disaster failover). The module then does not
+        try to connect to it - a lost publisher costs no O(publisher.connect_timeout) - and acts as on a failed
+        connection - waits only for what the subscriber received, leaves the publisher's slot as an orphan
+        (RV(orphaned_slots)), and refuses what needs the publisher (creating or starting a subscription).
+    type: bool
+    default: false
+    version_added: 0.3.0
   slot_name:
     description:
       - O(type=subscription) - name of the replication slot on the publisher when the module
@@ -188,11 +198,11 @@ options:
       - The insert position (C(pg_current_wal_insert_lsn())) is used rather than C(pg_current_wal_lsn()),
         because it also covers transactions committed with C(synchronous_commit=off) whose WAL is not written yet.
       - If the publisher is unreachable (or is lost while waiting), the module waits instead until
-        the subscriber has applied everything it received - its applied and received positions have stopped
-        moving for 2 seconds and the apply worker holds no open transaction (or has exited) - and
+        the subscriber has applied everything it received - two readings in a row, 0.2 seconds apart, find the
+        apply worker outside any transaction (or exited) with its applied and received positions unchanged - and
         returns RV(publisher_reachable=false); what the subscriber never received cannot be measured then.
       - An apply worker that holds an open transaction and waits for the rest of it from the unreachable
-        publisher, receiving nothing for those 2 seconds, never gets it; the wait ends there too, with a
+        publisher, receiving nothing between those two readings, never gets it; the wait ends there too, with a
         warning - that transaction is not applied, it is part of what was lost with the publisher.
       - With O(state=running) the wait happens after the subscription is running; with
         O(state=stopped) or O(state=absent) before it is disabled. A subscription that is not enabled is not waited for.
@@ -554,7 +564,8 @@ PUBLISH_OPERATIONS = ['insert', 'update', 'delete', 'truncate']
 SUBREL_STATES = dict(i='init', d='data_copy', f='finished_copy', s='sync_done', r='ready')
 SLOT_NAME_RE = re.compile(r'^[a-z0-9_]{1,63}$')
 POLL_SECONDS = 0.2
-SETTLE_SECONDS = 2.0
+# Readings, POLL_SECONDS apart, of an idle apply worker with nothing moving that end a drain.
+IDLE_READINGS = 2
 # How long workers get to exit by themselves after their subscription is disabled; an idle worker rereads its
 # subscription every second.
 STOP_GRACE_SECONDS = 5.0
@@ -789,6 +800,11 @@ class Publisher(object):
 
     def conninfo(self, masked=False):
         return build_conninfo(self.kw, mask_password=masked)
+
+    def give_up(self):
+        """The caller found the publisher lost: no connection attempt, as if it had failed."""
+        self.reachable = False
+        self.error = 'not contacted: the publisher at %s was reported lost by the caller (publisher_lost)' % self.target
 
     def connect(self):
         try:
@@ -1248,17 +1264,21 @@ class Subscription(object):
 
     def _catchup_received(self, oid, start):
         timeout = self.params['catchup_timeout']
-        last_applied, last_received, stable_since, received = None, None, time.monotonic(), None
+        last_applied, last_received, idle_readings, received = None, None, 0, None
         while True:
             positions = self.positions(oid)
             received = positions['received_lsn'] or received
             now = time.monotonic()
-            if (positions['applied_lsn'], positions['received_lsn']) != (last_applied, last_received):
-                last_applied, last_received, stable_since = positions['applied_lsn'], positions['received_lsn'], now
+            moved = (positions['applied_lsn'], positions['received_lsn']) != (last_applied, last_received)
+            last_applied, last_received = positions['applied_lsn'], positions['received_lsn']
             # Waiting for the publisher inside a transaction, with nothing arriving: the rest of it is not coming.
             abandoned = positions['worker_pid'] is not None and self._worker_in_transaction and self._worker_waits_for_publisher
+            # A worker outside a transaction has applied every transaction it received (it applies as it reads);
+            # one that has exited applies nothing more. Two such readings in a row with nothing moving in between
+            # is the exact end of the drain - no settle period.
             idle = positions['worker_pid'] is None or not self._worker_in_transaction or abandoned
-            if idle and now - stable_since >= SETTLE_SECONDS:
+            idle_readings = idle_readings + 1 if idle and not moved else (1 if idle else 0)
+            if idle_readings >= IDLE_READINGS:
                 if abandoned:
                     self.module.warn((
                         'the apply worker of subscription %s holds a transaction whose end the unreachable publisher never sent '
@@ -1455,7 +1475,10 @@ def run_slot(module, conn):
 def run_subscription(module, conn):
     sub = Subscription(module, conn)
     initial = sub.observe()
-    sub.publisher.connect()
+    if module.params['publisher_lost']:
+        sub.publisher.give_up()
+    else:
+        sub.publisher.connect()
     if module.params['max_lag_bytes'] is not None:
         sub.gate(initial)
     wait = module.params['wait_for_catchup']
@@ -1507,6 +1530,7 @@ def main():
             sslrootcert=dict(type='path'),
             connect_timeout=dict(type='int', default=5),
         )),
+        publisher_lost=dict(type='bool', default=False),
         slot_name=dict(type='str'),
         copy_data=dict(type='bool', default=False),
         truncate_before_copy=dict(type='bool', default=False),

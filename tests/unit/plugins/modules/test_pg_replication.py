@@ -293,6 +293,35 @@ def test_stop_leaves_no_slot_and_restart_streams_from_fresh_slot(pair, module_ru
     assert names == ['after_start']
 
 
+def test_publisher_lost_is_never_contacted(pair, module_runner):
+    """publisher_lost: the caller found the publisher silent; the module must not connect to it.
+
+    The publisher here is alive: had the module talked to it, it would have dropped the slot."""
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    assert module_runner(pg_replication, running)['changed']
+    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 5) i")
+    wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == 5, what='rows streamed')
+
+    refused = module_runner(pg_replication, dict(running, publisher_lost=True, copy_data=True, state='running',
+                                                 name='cfg_new', slot_name='cfg_new'))
+    assert refused.get('failed') and 'not contacted' in refused['msg'], refused
+    assert 'cfg_new' not in slots(a)
+
+    drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
+    assert not drained.get('failed'), drained['msg']
+    assert drained['changed'] and drained['publisher_reachable'] is False
+    assert drained['catchup']['mode'] == 'received'
+    assert not [q for q in drained['queries'] if 'on publisher' in q], drained['queries']
+    assert drained['orphaned_slots'] == ['cfg_a_to_b']
+    # Read back: the subscription is stopped at the subscriber, the slot untouched at the publisher.
+    assert subscription_row(b, db, 'cfg_a_to_b') == (False, None)
+    assert slots(a) == ['cfg_a_to_b']
+    assert count(b, db, 'SELECT count(*) FROM cfg_person') == 5
+
+
 def test_catchup_with_publisher_killed_then_orphan_slot_cleanup(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
