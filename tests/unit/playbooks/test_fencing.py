@@ -162,3 +162,72 @@ def test_verify_names_an_unreachable_host_unreachable_and_a_failed_one_failed(fe
         in msg, msg
     assert 'The other site was NOT made writable.' in msg
     assert '-e genesys_dr_run=unit-test-run' in msg
+
+
+NOT_REACHED_PLAYBOOK = '''
+- name: Fence the site's management hosts, one of them already found silent
+  hosts: management_hosts
+  gather_facts: false
+  tasks:
+    - name: Stop the master applications
+      ansible.builtin.include_role:
+        name: genesys_dr.framework.fencing
+        tasks_from: stop_masters
+      vars:
+        fencing_reached: "{{ inventory_hostname != 'mgmt-silent' }}"
+
+- name: Check the fencing
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Verify the fencing of site_a (disaster - a host not reached is accepted)
+      ansible.builtin.include_role:
+        name: genesys_dr.framework.fencing
+        tasks_from: verify
+      vars:
+        fencing_site: site_a
+        fencing_allow_unreachable: true
+        genesys_dr_run_id: unit-test-run
+'''
+
+
+def test_a_host_found_silent_earlier_is_recorded_not_reached_without_any_action(tmp_path):
+    """fencing_reached false (the failover's reachability check found it silent): no connection, no stop.
+
+    The host is in fact reachable (local connection) and runs a master: had the role acted on it, the
+    master would be gone."""
+    name = 'UT%s_CS_P' % uuid.uuid4().hex[:8]
+    base = tmp_path / 'gcti'
+    (base / name).mkdir(parents=True)
+    master = subprocess.Popen([sys.executable, FAKE_APP, '-host', 'cs.invalid', '-port', '2020', '-app', name],
+                              cwd=str(base / name), stdout=subprocess.DEVNULL, start_new_session=True)
+    try:
+        local = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
+        inventory = {'all': {'children': {
+            'site_a': {'hosts': {'mgmt-silent': None}},
+            'db_hosts': {'hosts': {}},
+            'management_hosts': {'hosts': {'mgmt-silent': dict(local, genesys_app_base=str(base), genesys_apps=[
+                {'name': name, 'component': 'master_cs', 'role': 'primary', 'port': 2020}])}},
+        }}}
+        with open(str(tmp_path / 'inventory.yml'), 'w') as f:
+            yaml.safe_dump(inventory, f)
+        with open(str(tmp_path / 'fence.yml'), 'w') as f:
+            f.write(NOT_REACHED_PLAYBOOK)
+        before = pids_of(name)
+        env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', ''), ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'),
+                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_CALLBACK_RESULT_FORMAT='json',
+                   ANSIBLE_SHOW_CUSTOM_STATS='1', GENESYS_DR_REPORT_DIR=str(tmp_path),
+                   ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'), ANSIBLE_LOCALHOST_WARNING='0')
+        proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', str(tmp_path / 'inventory.yml'),
+                               str(tmp_path / 'fence.yml')], cwd=TOP, env=env, capture_output=True, text=True,
+                              timeout=180, check=False)
+        assert before and master.poll() is None
+        # Read back: the master still runs, with the same pid.
+        assert pids_of(name) == before, proc.stdout
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert '"mgmt-silent master applications stopped": "not done: host not reached"' in proc.stdout, proc.stdout
+        assert 'site_a fenced except unreachable mgmt-silent' in ' '.join(proc.stdout.split())
+    finally:
+        if master.poll() is None:
+            os.kill(master.pid, signal.SIGKILL)
+        master.wait()
