@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: app
-short_description: Start, stop or restart one Genesys application through its own scripts
+short_description: Start, stop or restart a Genesys application, or an ordered list of them, through their own scripts
 version_added: 0.1.0
 description:
   - Controls one Genesys application (Configuration Server, Solution Control Server,
@@ -26,19 +26,46 @@ description:
     LISTEN state on that port exists in C(/proc/net/tcp) or C(/proc/net/tcp6) B(and) belongs to one
     of the application's processes (its socket inode is among the open files in
     C(/proc/<pid>/fd)). A port held by another program does not count.
+  - With O(applications) the module acts on several applications in one call, one after the other in
+    the given order - each start waits until that application serves its ports before the next one
+    starts - and stops at the first that fails. One call instead of one task per application saves
+    the cost of a module run per application on a procedure's critical path.
 options:
   name:
     description:
       - The application name (AppName in the Configuration Database), as passed to the
         application with C(-app).
+      - Required unless O(applications) is given.
     type: str
-    required: true
   app_dir:
     description:
       - Directory of the application; O(start_command) and O(stop_command) run there.
       - Must exist when the application has to be started or O(stop_command) is used.
+      - Required with O(name).
     type: path
-    required: true
+  applications:
+    description:
+      - Several applications, acted on in this order with the same O(state) and the other options.
+        Mutually exclusive with O(name), O(app_dir) and O(ports).
+      - The result then holds RV(applications), one result per application acted on; the module fails at
+        the first application that fails, naming it, and does not act on the ones after it.
+    type: list
+    elements: dict
+    version_added: 0.3.0
+    suboptions:
+      name:
+        description: The application name, as passed with C(-app).
+        type: str
+        required: true
+      app_dir:
+        description: Directory of the application.
+        type: path
+        required: true
+      ports:
+        description: TCP ports on which it must listen before it counts as serving.
+        type: list
+        elements: int
+        default: []
   state:
     description:
       - V(started) starts the application unless it runs already, then waits until it serves O(ports).
@@ -151,6 +178,15 @@ EXAMPLES = r'''
     force: false
     stop_timeout: 60
 
+- name: Start the master Message Server, SCS, then the Configuration Server pair, in one call
+  genesys_dr.framework.app:
+    applications:
+      - {name: MessageServer_SCS, app_dir: /opt/genesys/MessageServer_SCS, ports: [4020]}
+      - {name: SCS_master, app_dir: /opt/genesys/SCS_master, ports: [5000]}
+      - {name: confserv, app_dir: /opt/genesys/confserv, ports: [2020]}
+      - {name: confserv_backup, app_dir: /opt/genesys/confserv_backup, ports: [2021]}
+    settle: 0
+
 - name: Restart a Message Server with extra environment
   genesys_dr.framework.app:
     name: MessageServer_SCS
@@ -202,6 +238,18 @@ actions:
   type: list
   elements: str
   sample: ["run './run.sh' in /opt/genesys/confserv"]
+applications:
+  description:
+    - With O(applications) - one result per application acted on, in order, each with C(name), C(changed) and
+      the keys above (RV(pids), RV(previous_state), RV(state), RV(elapsed), RV(cmdline), RV(listening),
+      RV(actions)); on a failure the last one is the failed application, with C(failed) and C(msg), and the
+      result's C(not_done) names the applications after it, which were not acted on. The top-level keys above
+      are then not returned.
+  returned: when O(applications) is given
+  type: list
+  elements: dict
+  sample: [{"name": "confserv", "changed": true, "state": "running", "pids": [41873], "listening": [2020]}]
+  version_added: 0.3.0
 '''
 
 import os
@@ -225,6 +273,15 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.genesys_proce
 KILL_GRACE = 10
 
 
+class AppFailure(Exception):
+    """One application's failure: its message and the result keys that go with it."""
+
+    def __init__(self, msg, result):
+        super(AppFailure, self).__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
 def describe_pids(processes):
     return ', '.join(str(p.pid) for p in processes)
 
@@ -236,17 +293,17 @@ def describe_state(processes):
 
 
 class GenesysApp:
-    def __init__(self, module):
+    def __init__(self, module, name, app_dir, ports):
         self.module = module
         params = module.params
-        self.name = params['name']
-        self.app_dir = params['app_dir']
+        self.name = name
+        self.app_dir = app_dir
         self.state = params['state']
         self.start_command = params['start_command']
         self.stop_command = params['stop_command']
         self.start_log = params['start_log'] or os.path.join(self.app_dir, 'genesys_dr_start.log')
         self.log_dir = params['log_dir'] or os.path.join(self.app_dir, 'logs')
-        self.ports = sorted(set(params['ports']))
+        self.ports = sorted(set(ports))
         self.start_timeout = params['start_timeout']
         self.settle = params['settle']
         self.stop_timeout = params['stop_timeout']
@@ -276,8 +333,8 @@ class GenesysApp:
 
     def fail(self, msg, **extra):
         current = self.processes()
-        self.module.fail_json(msg=msg, changed=self.changed, pids=[p.pid for p in current], elapsed=self.elapsed(), actions=self.actions,
-                              **extra)
+        raise AppFailure(msg, dict(changed=self.changed, pids=[p.pid for p in current], elapsed=self.elapsed(), actions=self.actions,
+                                   **extra))
 
     def elapsed(self):
         return round(time.monotonic() - self.began, 3)
@@ -295,8 +352,8 @@ class GenesysApp:
 
     def require_app_dir(self):
         if not os.path.isdir(self.app_dir):
-            self.module.fail_json(msg='app_dir %s of %s is not a directory: give the directory the application is '
-                                      'installed in' % (self.app_dir, self.name), elapsed=self.elapsed(), actions=self.actions)
+            raise AppFailure('app_dir %s of %s is not a directory: give the directory the application is '
+                             'installed in' % (self.app_dir, self.name), dict(elapsed=self.elapsed(), actions=self.actions))
 
     def start_action(self):
         return 'run %r in %s' % (self.start_command, self.app_dir)
@@ -313,8 +370,8 @@ class GenesysApp:
                 offset = output.tell()
             started = start_detached(self.start_command, self.app_dir, self.env, self.start_log)
         except (IOError, OSError) as exc:
-            self.module.fail_json(msg='cannot run the start command of %s in %s: %s' % (self.name, self.app_dir, exc),
-                                  elapsed=self.elapsed(), actions=self.actions)
+            raise AppFailure('cannot run the start command of %s in %s: %s' % (self.name, self.app_dir, exc),
+                             dict(elapsed=self.elapsed(), actions=self.actions))
         self.changed = True
         observed = {'seen': set(), 'since': None, 'serving': None}
 
@@ -488,7 +545,7 @@ class GenesysApp:
             after = 'stopped\n' if self.state == 'stopped' else 'running (new process)\n'
         else:
             after = describe_state(current)
-        self.module.exit_json(
+        return dict(
             changed=self.changed,
             pids=pids,
             previous_state=previous_state,
@@ -504,8 +561,13 @@ class GenesysApp:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type='str', required=True),
-            app_dir=dict(type='path', required=True),
+            name=dict(type='str'),
+            app_dir=dict(type='path'),
+            applications=dict(type='list', elements='dict', options=dict(
+                name=dict(type='str', required=True),
+                app_dir=dict(type='path', required=True),
+                ports=dict(type='list', elements='int', default=[]),
+            )),
             state=dict(type='str', default='started', choices=['started', 'stopped', 'restarted']),
             start_command=dict(type='str', default='./run.sh'),
             start_log=dict(type='path'),
@@ -519,8 +581,36 @@ def main():
             environment=dict(type='dict', default={}),
         ),
         supports_check_mode=True,
+        required_one_of=[('name', 'applications')],
+        mutually_exclusive=[('name', 'applications'), ('app_dir', 'applications')],
+        required_together=[('name', 'app_dir')],
     )
-    GenesysApp(module).run()
+    params = module.params
+    if params['applications'] is None:
+        try:
+            module.exit_json(**GenesysApp(module, params['name'], params['app_dir'], params['ports']).run())
+        except AppFailure as failure:
+            module.fail_json(msg=failure.msg, **failure.result)
+    if params['ports']:
+        module.fail_json(msg='ports belongs to each entry of applications, not to the module: give each application its own ports')
+    names = [entry['name'] for entry in params['applications']]
+    if not names or len(set(names)) != len(names):
+        module.fail_json(msg='applications must name at least one application, each once (got: %s)' % ', '.join(names))
+    results, diffs = [], []
+    for entry in params['applications']:
+        try:
+            result = GenesysApp(module, entry['name'], entry['app_dir'], entry['ports']).run()
+        except AppFailure as failure:
+            results.append(dict(failure.result, name=entry['name'], failed=True, msg=failure.msg))
+            done = [r['name'] for r in results[:-1]]
+            module.fail_json(msg='%s%s' % (failure.msg, '; done before it: %s' % ', '.join(done) if done else ''),
+                             changed=any(r.get('changed') for r in results), applications=results,
+                             not_done=names[len(results):])
+        diffs.append((entry['name'], result.pop('diff')))
+        results.append(dict(result, name=entry['name']))
+    module.exit_json(changed=any(r['changed'] for r in results), applications=results,
+                     diff={'before': ''.join('%s: %s' % (name, d['before']) for name, d in diffs),
+                           'after': ''.join('%s: %s' % (name, d['after']) for name, d in diffs)})
 
 
 if __name__ == '__main__':

@@ -67,6 +67,12 @@ def listening_pids(port):
     return sorted(set(int(pid) for pid in re.findall(r'pid=(\d+)', out)))
 
 
+def process_start(pid):
+    """Seconds since boot at which the process started (field 22 of /proc/<pid>/stat)."""
+    with open('/proc/%d/stat' % pid) as handle:
+        return int(handle.read().rsplit(')', 1)[1].split()[19]) / float(os.sysconf('SC_CLK_TCK'))
+
+
 def alive(pid):
     try:
         with open('/proc/%d/stat' % pid) as handle:
@@ -158,6 +164,53 @@ def test_start_stop_cycle_is_idempotent_and_observed(lab):
         assert 'stopping on signal %d' % signal.SIGTERM in handle.read()
 
     assert ok(dict(args, state='stopped'))['changed'] is False
+
+
+def test_a_list_starts_in_order_each_serving_before_the_next(lab):
+    """applications: one call, in order; each start waits for its port before the next starts."""
+    names = [lab.name('MS'), lab.name('SCS'), lab.name('CS_P')]
+    ports = [free_port() for _ in names]
+    apps = [{'name': n, 'app_dir': lab.app_dir(n, '--listen 127.0.0.1:%d --start-delay 0.4' % p), 'ports': [p]}
+            for n, p in zip(names, ports)]
+    result = ok({'applications': apps, 'settle': 0}, diff=True)
+    assert result['changed'] is True
+    assert [r['name'] for r in result['applications']] == names
+    for entry, port in zip(result['applications'], ports):
+        # Read back: each runs and holds its port.
+        assert entry['state'] == 'running' and entry['pids'] == pids_of(entry['name']) == listening_pids(port)
+    # In order: each started only after the previous one listened, 0.4 s after its own start (start
+    # times from /proc/<pid>/stat, not from the module).
+    started = [process_start(pids_of(n)[0]) for n in names]
+    assert all(later - earlier >= 0.35 for earlier, later in zip(started, started[1:])), started
+    assert result['diff']['before'] == ''.join('%s: stopped\n' % n for n in names)
+    again = ok({'applications': apps})
+    assert again['changed'] is False and [r['previous_state'] for r in again['applications']] == ['running'] * 3
+    stopped = ok({'applications': list(reversed(apps)), 'state': 'stopped'})
+    assert stopped['changed'] and all(pids_of(n) == [] for n in names)
+
+
+def test_a_list_stops_at_the_first_failure_and_names_what_was_not_done(lab):
+    good, broken, after = lab.name('MS'), lab.name('SCS_broken'), lab.name('CS_P')
+    port = free_port()
+    apps = [{'name': good, 'app_dir': lab.app_dir(good, '--listen 127.0.0.1:%d' % port), 'ports': [port]},
+            {'name': broken, 'app_dir': lab.app_dir(broken, '--exit-code 3')},
+            {'name': after, 'app_dir': lab.app_dir(after)}]
+    result = failure({'applications': apps, 'start_timeout': 10})
+    assert result['msg'].startswith('start of %s failed:' % broken), result['msg']
+    assert result['msg'].endswith('; done before it: %s' % good)
+    assert result['changed'] is True and result['not_done'] == [after]
+    assert [r['name'] for r in result['applications']] == [good, broken] and result['applications'][1]['failed']
+    # Read back: the first runs, the one after the failure was never started.
+    assert pids_of(good) and pids_of(broken) == [] and pids_of(after) == []
+
+
+def test_a_list_refuses_bad_input_before_acting(lab):
+    name = lab.name('CS_P')
+    app_dir = lab.app_dir(name)
+    assert 'mutually exclusive' in failure({'applications': [{'name': name, 'app_dir': app_dir}], 'name': name})['msg']
+    assert 'each once' in failure({'applications': [{'name': name, 'app_dir': app_dir}] * 2})['msg']
+    assert 'ports belongs to each entry' in failure({'applications': [{'name': name, 'app_dir': app_dir}], 'ports': [1]})['msg']
+    assert pids_of(name) == []
 
 
 def test_background_start_script_is_detached(lab):
