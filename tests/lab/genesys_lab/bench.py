@@ -26,12 +26,11 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 from . import apps, lab
 from .postgres import ADMIN_ROLE, CS_ROLE, PG_PORT
-from .system import LabError, run, write_file
+from .system import LabError, write_file
 from .topology import MASTER_NAME, MASTER_TTL, ZONE, state_dir
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -108,7 +107,7 @@ def _ssh(host, script):
     cmd = ["ssh", "-i", os.path.join(state, "ssh", "id_ed25519"), "-o", "UserKnownHostsFile=%s/ssh/known_hosts" % state,
            "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
            "root@%s" % host.address, script]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     if proc.returncode != 0:
         raise LabError("runbook: ssh %s failed (rc=%d): %s" % (host.name, proc.returncode, (proc.stderr or proc.stdout).strip()))
     return proc.stdout
@@ -274,14 +273,15 @@ def cycle(args, variant, n, out_dir):
     finally:
         for p in probes:
             p.stop()
-    _log("%-9s %-8s cycle %d: %s" % (args.scenario, variant, n, "RTO %.2f s (wall %.2f s)" % (result["rto_s"], result["wall_s"])
-                                       if result["ok"] else "FAILED: %s" % result["error"]))
+    outcome = ("RTO %s s (wall %s s)" % (result["rto_s"], result["wall_s"])) if result["ok"] else "FAILED: %s" % result["error"]
+    _log("%-9s %-8s cycle %d: %s" % (args.scenario, variant, n, outcome))
     return result
 
 
 def _ansible_core():
     try:
-        out = subprocess.run([os.path.join(TOP, ".venv", "bin", "ansible"), "--version"], capture_output=True, text=True).stdout
+        out = subprocess.run([os.path.join(TOP, ".venv", "bin", "ansible"), "--version"], capture_output=True, text=True,
+                             check=False).stdout
         return out.split("\n")[0]
     except OSError:
         return None
@@ -302,7 +302,8 @@ def main(argv=None):
     results = dict(machine=dict(host=platform.node(), cpus=os.cpu_count(), load_at_start=list(os.getloadavg()),
                                 python=platform.python_version(), ansible_core=_ansible_core()),
                    started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                   git=subprocess.run(["git", "rev-parse", "HEAD"], cwd=TOP, capture_output=True, text=True).stdout.strip(),
+                   git=subprocess.run(["git", "rev-parse", "HEAD"], cwd=TOP, capture_output=True, text=True,
+                                      check=False).stdout.strip(),
                    cycles=[])
     _log("%d cycle(s) of %s per variant (%s), %d sites; results in %s" % (
         args.cycles, args.scenario, ", ".join(args.variants), args.sites, out_dir))
@@ -312,7 +313,7 @@ def main(argv=None):
                 results["cycles"].append(cycle(args, variant, n, out_dir))
                 write_file(os.path.join(out_dir, "bench.json"), json.dumps(results, indent=2) + "\n")
     finally:
-        subprocess.run(LABCTL + ["down"], capture_output=True)
+        subprocess.run(LABCTL + ["down"], capture_output=True, check=False)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     from . import benchreport  # pylint: disable=import-outside-toplevel
     benchreport.write_all(results, out_dir)

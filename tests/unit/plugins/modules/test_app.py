@@ -169,7 +169,7 @@ def test_start_stop_cycle_is_idempotent_and_observed(lab):
 def test_a_list_starts_in_order_each_serving_before_the_next(lab):
     """applications: one call, in order; each start waits for its port before the next starts."""
     names = [lab.name('MS'), lab.name('SCS'), lab.name('CS_P')]
-    ports = [free_port() for _ in names]
+    ports = [free_port() for _name in names]
     apps = [{'name': n, 'app_dir': lab.app_dir(n, '--listen 127.0.0.1:%d --start-delay 0.4' % p), 'ports': [p]}
             for n, p in zip(names, ports)]
     result = ok({'applications': apps, 'settle': 0}, diff=True)
