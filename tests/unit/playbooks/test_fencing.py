@@ -70,6 +70,20 @@ def closed_port():
     return port
 
 
+def run_playbook(tmp, inventory, playbook):
+    """ansible-playbook of the playbook text against the inventory (dict), in tmp; its CompletedProcess."""
+    with open(str(tmp / 'inventory.yml'), 'w') as f:
+        yaml.safe_dump(inventory, f)
+    with open(str(tmp / 'fence.yml'), 'w') as f:
+        f.write(playbook)
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', ''), ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'),
+               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_CALLBACK_RESULT_FORMAT='json',
+               ANSIBLE_SHOW_CUSTOM_STATS='1', GENESYS_DR_REPORT_DIR=str(tmp),
+               ANSIBLE_LOCAL_TEMP=str(tmp / 'ansible-tmp'), ANSIBLE_LOCALHOST_WARNING='0')
+    return subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', str(tmp / 'inventory.yml'), str(tmp / 'fence.yml')],
+                          cwd=TOP, env=env, capture_output=True, text=True, timeout=180, check=False)
+
+
 @pytest.fixture(scope='module')
 def fencing_run(tmp_path_factory):
     """(CompletedProcess, {role: AppName}, {AppName: pids before}) of one run."""
@@ -109,19 +123,8 @@ def fencing_run(tmp_path_factory):
                                 genesys_apps=[{'component': 'master_cs', 'role': 'primary', 'port': 2020}]),
         }},
     }}}
-    with open(str(tmp / 'inventory.yml'), 'w') as f:
-        yaml.safe_dump(inventory, f)
-    with open(str(tmp / 'fence.yml'), 'w') as f:
-        f.write(PLAYBOOK)
-    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', ''), ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'),
-               ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_CALLBACK_RESULT_FORMAT='json',
-               ANSIBLE_SHOW_CUSTOM_STATS='1', GENESYS_DR_REPORT_DIR=str(tmp),
-               ANSIBLE_LOCAL_TEMP=str(tmp / 'ansible-tmp'), ANSIBLE_LOCALHOST_WARNING='0')
     try:
-        proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', str(tmp / 'inventory.yml'),
-                               str(tmp / 'fence.yml')], cwd=TOP, env=env, capture_output=True, text=True, timeout=180,
-                              check=False)
-        yield proc, names, before
+        yield run_playbook(tmp, inventory, PLAYBOOK), names, before
     finally:
         for process in started:
             if process.poll() is None:
@@ -209,18 +212,8 @@ def test_a_host_found_silent_earlier_is_recorded_not_reached_without_any_action(
             'management_hosts': {'hosts': {'mgmt-silent': dict(local, genesys_app_base=str(base), genesys_apps=[
                 {'name': name, 'component': 'master_cs', 'role': 'primary', 'port': 2020}])}},
         }}}
-        with open(str(tmp_path / 'inventory.yml'), 'w') as f:
-            yaml.safe_dump(inventory, f)
-        with open(str(tmp_path / 'fence.yml'), 'w') as f:
-            f.write(NOT_REACHED_PLAYBOOK)
         before = pids_of(name)
-        env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get('PATH', ''), ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'),
-                   ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_CALLBACK_RESULT_FORMAT='json',
-                   ANSIBLE_SHOW_CUSTOM_STATS='1', GENESYS_DR_REPORT_DIR=str(tmp_path),
-                   ANSIBLE_LOCAL_TEMP=str(tmp_path / 'ansible-tmp'), ANSIBLE_LOCALHOST_WARNING='0')
-        proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', str(tmp_path / 'inventory.yml'),
-                               str(tmp_path / 'fence.yml')], cwd=TOP, env=env, capture_output=True, text=True,
-                              timeout=180, check=False)
+        proc = run_playbook(tmp_path, inventory, NOT_REACHED_PLAYBOOK)
         assert before and master.poll() is None
         # Read back: the master still runs, with the same pid.
         assert pids_of(name) == before, proc.stdout
