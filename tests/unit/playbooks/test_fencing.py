@@ -31,7 +31,9 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 BIN = os.path.join(TOP, '.venv', 'bin')
 FAKE_APP = os.path.join(TOP, 'tests', 'unit', 'plugins', 'fake_genesys_app.py')
 
-PLAYBOOK = '''
+def fencing_playbook(stop_vars='', verify_vars=''):
+    """stop_masters on the management hosts, then verify of site_a on the controller; extra vars as YAML lines."""
+    return '''
 - name: Fence the site's management hosts
   hosts: management_hosts
   gather_facts: false
@@ -40,7 +42,9 @@ PLAYBOOK = '''
       ansible.builtin.include_role:
         name: genesys_dr.framework.fencing
         tasks_from: stop_masters
-
+      vars:
+        fencing_stop_timeout: 30
+%s
 - name: Check the fencing
   hosts: localhost
   gather_facts: false
@@ -52,7 +56,10 @@ PLAYBOOK = '''
       vars:
         fencing_site: site_a
         genesys_dr_run_id: unit-test-run
-'''
+%s''' % (stop_vars, verify_vars)
+
+
+PLAYBOOK = fencing_playbook()
 
 
 def pids_of(name):
@@ -167,31 +174,9 @@ def test_verify_names_an_unreachable_host_unreachable_and_a_failed_one_failed(fe
     assert '-e genesys_dr_run=unit-test-run' in msg
 
 
-NOT_REACHED_PLAYBOOK = '''
-- name: Fence the site's management hosts, one of them already found silent
-  hosts: management_hosts
-  gather_facts: false
-  tasks:
-    - name: Stop the master applications
-      ansible.builtin.include_role:
-        name: genesys_dr.framework.fencing
-        tasks_from: stop_masters
-      vars:
-        fencing_reached: "{{ inventory_hostname != 'mgmt-silent' }}"
-
-- name: Check the fencing
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Verify the fencing of site_a (disaster - a host not reached is accepted)
-      ansible.builtin.include_role:
-        name: genesys_dr.framework.fencing
-        tasks_from: verify
-      vars:
-        fencing_site: site_a
-        fencing_allow_unreachable: true
-        genesys_dr_run_id: unit-test-run
-'''
+# Disaster: mgmt-silent was found silent earlier; a host not reached is accepted.
+NOT_REACHED_PLAYBOOK = fencing_playbook(stop_vars="        fencing_reached: \"{{ inventory_hostname != 'mgmt-silent' }}\"\n",
+                                        verify_vars='        fencing_allow_unreachable: true\n')
 
 
 def test_a_host_found_silent_earlier_is_recorded_not_reached_without_any_action(tmp_path):
