@@ -31,6 +31,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.ab
 BIN = os.path.join(TOP, '.venv', 'bin')
 FAKE_APP = os.path.join(TOP, 'tests', 'unit', 'plugins', 'fake_genesys_app.py')
 
+
 def fencing_playbook(stop_vars='', verify_vars=''):
     """stop_masters on the management hosts, then verify of site_a on the controller; extra vars as YAML lines."""
     return '''
