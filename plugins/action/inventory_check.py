@@ -330,12 +330,13 @@ class ActionModule(ActionBase):
 
     def _tsig_algorithm(self):
         # Only the algorithm names leave the file's text: the secret is never kept or returned.
+        # A file that is not text holds no key statement: that is what the message then says.
         try:
-            with open(self._key_file()) as f:
+            with open(self._key_file(), errors='replace') as f:
                 found = re.findall(r'\balgorithm\s+"?([A-Za-z0-9.-]+)"?\s*;', f.read())
-        except (OSError, UnicodeDecodeError) as e:
-            raise AnsibleError('Could not read the TSIG key file %s: %s' % (self.me.get('genesys_tsig_key_file'),
-                                                                           e.strerror or type(e).__name__))
+        except OSError as e:
+            raise AnsibleError('Could not read the TSIG key file %s: %s'
+                               % (self.me.get('genesys_tsig_key_file'), e.strerror))
         found = [re.sub(r'^hmac-md5\.sig-alg\.reg\.int$', 'hmac-md5', re.sub(r'\.$', '', a.lower())) for a in found]
         supported = self.o['tsig_algorithms']
         unsupported = _ordered(a for a in found if a not in supported)

@@ -12,7 +12,7 @@ module: inventory_check
 short_description: Check the whole DR inventory once, on the controller, before anything changes
 version_added: 0.3.0
 description:
-  - Runs every check of the C(genesys_dr.framework.preflight) role in one step on the controller: it reads
+  - Runs every check of the C(genesys_dr.framework.preflight) role in one step on the controller. It reads
     every host's variables through C(hostvars) (the hosts of the play) and the groups through C(groups),
     and looks at the TSIG key file on the controller. No host is contacted; call it with C(run_once).
   - The checks run in stages, in the order they depend on each other - values that refer to an undefined
@@ -21,8 +21,8 @@ description:
     the groups; the TSIG key file; each host's site and address; host and controller agreeing on the
     deployment-wide values; the applications of management and proxy hosts. The first stage with a
     problem stops the check; the later stages are not evaluated (they would read values already known bad).
-  - A stage's problems are one line per host (one line for the deployment), each C(Inventory check failed for
-    <host>: <problems>. Nothing was changed.).
+  - A stage's problems are one line per host (one line for the deployment), each starting with
+    C(Inventory check failed for) and the host, and ending with C(Nothing was changed.)
   - Secret values (C(genesys_db_admin_password), the TSIG secret) are tested, never put into a message or
     the result; only the algorithm names are read from the key file.
   - This is an action plugin; it runs on the controller only.

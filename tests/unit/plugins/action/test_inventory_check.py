@@ -82,8 +82,7 @@ def _host(hosts, name):
         yield group
         for child in (group.get('children') or {}).values():
             if child:
-                for found in walk(child):
-                    yield found
+                yield from walk(child)
     for group in walk(hosts['all']):
         if (group.get('hosts') or {}).get(name):
             return group['hosts'][name]
