@@ -30,6 +30,15 @@ attributes:
     support: none
     description: Nothing changes, so there is no before and after.
 options:
+  databases:
+    description:
+      - Prove the login to each of these databases, in this order, instead of O(login_db) alone - one
+        module run for all of them (each costs a connection, not a round trip to the host). The module
+        fails at the first one that refuses the login, naming it.
+      - The top-level return values describe the first database; RV(checked) lists every one.
+    type: list
+    elements: str
+    version_added: 0.3.0
   require_superuser:
     description:
       - Fail when O(login_user) is not a superuser on the server.
@@ -72,26 +81,34 @@ superuser:
   type: bool
   sample: true
 database:
-  description: The database the login was proven on.
+  description: The database the login was proven on (the first of O(databases)).
   returned: success
   type: str
   sample: cfgdb
+checked:
+  description: Every database the login was proven on, each with the values above for it.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"database": "cfgdb", "server_version": 150008, "in_recovery": false, "user": "genesys_dr_admin", "superuser": true}]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres import (
+    conn_params_from_module,
     connect,
+    connection_bound_errors,
     postgres_common_argument_spec,
     query_rows,
     SqlSession,
 )
 
 
-def main():
-    argument_spec = postgres_common_argument_spec()
-    argument_spec.update(require_superuser=dict(type='bool', default=False))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    conn = connect(module)
+def prove(module, dbname):
+    kw = None
+    if dbname is not None:
+        kw = conn_params_from_module(dict(module.params, login_db=dbname))
+    conn = connect(module, kw)
     try:
         rows = query_rows(SqlSession(module, conn),
                           "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), current_user, "
@@ -99,11 +116,27 @@ def main():
     finally:
         conn.close()
     version, in_recovery, user, superuser, database = rows[0]
-    result = dict(changed=False, server_version=version, in_recovery=in_recovery, user=user, superuser=superuser, database=database)
+    result = dict(server_version=version, in_recovery=in_recovery, user=user, superuser=superuser, database=database)
     if module.params['require_superuser'] and not superuser:
         module.fail_json(msg='role %s can log in to %s but is not a superuser; the DR procedures need a superuser to manage '
-                             'replication and privileges' % (user, database), **result)
-    module.exit_json(**result)
+                             'replication and privileges' % (user, database), changed=False, **result)
+    return result
+
+
+def main():
+    argument_spec = postgres_common_argument_spec()
+    argument_spec.update(require_superuser=dict(type='bool', default=False),
+                         databases=dict(type='list', elements='str'))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    databases = module.params['databases']
+    if databases is not None and not databases:
+        module.fail_json(msg='databases is empty: name at least one database, or leave it out to use login_db')
+    if databases is not None:
+        errors = connection_bound_errors(module.params)
+        if errors:
+            module.fail_json(msg='; '.join(errors))
+    checked = [prove(module, dbname) for dbname in (databases if databases is not None else [None])]
+    module.exit_json(changed=False, checked=checked, **checked[0])
 
 
 if __name__ == '__main__':

@@ -37,3 +37,25 @@ def test_missing_database_and_non_superuser_are_refused(module_runner, pg_pair):
     assert not plain['failed'] and plain['user'] == APP_ROLE and plain['superuser'] is False
     refused = module_runner(pg_ping, dict(args, require_superuser=True))
     assert refused['failed'] and 'is not a superuser' in refused['msg']
+
+
+def test_every_listed_database_is_proven_in_one_run(module_runner, pg_pair):
+    cluster = pg_pair[0]
+    cluster.ensure_running()
+    if not cluster.sql('postgres', "SELECT 1 FROM pg_database WHERE datname = 'ping_second'"):
+        cluster.sql('postgres', 'CREATE DATABASE ping_second')
+    # login_db names a database that does not exist: the list replaces it, so it is never tried.
+    result = module_runner(pg_ping, dict(cluster.login_args('no_such_db'), databases=['postgres', 'ping_second'],
+                                         require_superuser=True))
+    assert not result['failed'], result
+    assert [c['database'] for c in result['checked']] == ['postgres', 'ping_second']
+    assert result['database'] == 'postgres' and all(c['superuser'] for c in result['checked'])
+
+
+def test_the_first_database_that_refuses_is_named(module_runner, pg_pair):
+    cluster = pg_pair[0]
+    cluster.ensure_running()
+    result = module_runner(pg_ping, dict(cluster.login_args('postgres'), databases=['postgres', 'no_such_db']))
+    assert result['failed'] and 'does not exist' in result['msg'] and 'no_such_db' in result['msg']
+    empty = module_runner(pg_ping, dict(cluster.login_args('postgres'), databases=[]))
+    assert empty['failed'] and 'databases is empty' in empty['msg']
