@@ -30,9 +30,14 @@ attributes:
     support: none
     description: Nothing changes, so there is no before and after.
 options:
+  login_db:
+    description:
+      - Database the login is proven on.
+      - Required unless O(databases) is given.
+    type: str
   databases:
     description:
-      - Prove the login to each of these databases, in this order, instead of O(login_db) alone - one
+      - Prove the login to each of these databases, in this order, instead of O(login_db) - one
         module run for all of them (each costs a connection, not a round trip to the host). The module
         fails at the first one that refuses the login, naming it.
       - The top-level return values describe the first database; RV(checked) lists every one.
@@ -126,8 +131,10 @@ def prove(module, dbname):
 def main():
     argument_spec = postgres_common_argument_spec()
     argument_spec.update(require_superuser=dict(type='bool', default=False),
-                         databases=dict(type='list', elements='str'))
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+                         databases=dict(type='list', elements='str'),
+                         login_db=dict(type='str'))
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True, required_one_of=[('login_db', 'databases')],
+                           mutually_exclusive=[('login_db', 'databases')])
     databases = module.params['databases']
     if databases is not None and not databases:
         module.fail_json(msg='databases is empty: name at least one database, or leave it out to use login_db')

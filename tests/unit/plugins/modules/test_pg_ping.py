@@ -44,9 +44,9 @@ def test_every_listed_database_is_proven_in_one_run(module_runner, pg_pair):
     cluster.ensure_running()
     if not cluster.sql('postgres', "SELECT 1 FROM pg_database WHERE datname = 'ping_second'"):
         cluster.sql('postgres', 'CREATE DATABASE ping_second')
-    # login_db names a database that does not exist: the list replaces it, so it is never tried.
-    result = module_runner(pg_ping, dict(cluster.login_args('no_such_db'), databases=['postgres', 'ping_second'],
-                                         require_superuser=True))
+    args = cluster.login_args('postgres')
+    del args['login_db']
+    result = module_runner(pg_ping, dict(args, databases=['postgres', 'ping_second'], require_superuser=True))
     assert not result['failed'], result
     assert [c['database'] for c in result['checked']] == ['postgres', 'ping_second']
     assert result['database'] == 'postgres' and all(c['superuser'] for c in result['checked'])
@@ -55,7 +55,13 @@ def test_every_listed_database_is_proven_in_one_run(module_runner, pg_pair):
 def test_the_first_database_that_refuses_is_named(module_runner, pg_pair):
     cluster = pg_pair[0]
     cluster.ensure_running()
-    result = module_runner(pg_ping, dict(cluster.login_args('postgres'), databases=['postgres', 'no_such_db']))
+    args = cluster.login_args('postgres')
+    del args['login_db']
+    result = module_runner(pg_ping, dict(args, databases=['postgres', 'no_such_db']))
     assert result['failed'] and 'does not exist' in result['msg'] and 'no_such_db' in result['msg']
-    empty = module_runner(pg_ping, dict(cluster.login_args('postgres'), databases=[]))
+    empty = module_runner(pg_ping, dict(args, databases=[]))
     assert empty['failed'] and 'databases is empty' in empty['msg']
+    both = module_runner(pg_ping, dict(args, login_db='postgres', databases=['postgres']))
+    assert both['failed'] and 'mutually exclusive' in both['msg']
+    neither = module_runner(pg_ping, args)
+    assert neither['failed'] and 'login_db' in neither['msg'] and 'databases' in neither['msg']
