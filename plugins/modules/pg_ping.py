@@ -35,6 +35,7 @@ options:
       - Database the login is proven on.
       - Required unless O(databases) is given.
     type: str
+    required: false
   databases:
     description:
       - Prove the login to each of these databases, in this order, instead of O(login_db) - one
