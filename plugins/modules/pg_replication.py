@@ -163,6 +163,18 @@ options:
     type: bool
     default: false
     version_added: 0.3.0
+  terminate_holder:
+    description:
+      - O(type=slot), O(state=absent) - when a WAL sender holds the slot, end it (C(pg_terminate_backend)) and
+        drop the slot, instead of refusing.
+      - Only for a slot whose subscriber is known to be gone. After a partition, the publisher's WAL sender of a
+        subscription that was stopped on the other side keeps holding its slot, unaware that its peer left,
+        until C(wal_sender_timeout) or TCP notices; the slot cannot be dropped until then.
+      - The WAL sender ended is returned (RV(terminated_walsender)) and named in a warning; the module waits up
+        to O(worker_timeout) seconds for the slot to be free.
+    type: bool
+    default: false
+    version_added: 0.3.0
   slot_name:
     description:
       - O(type=subscription) - name of the replication slot on the publisher when the module
@@ -484,6 +496,14 @@ slot:
     retained_bytes:
       description: WAL bytes the slot keeps on the publisher.
       type: int
+terminated_walsender:
+  description:
+    - O(type=slot) with O(terminate_holder=true) - the WAL sender the module ended because it held the slot
+      (from C(pg_stat_replication)); null when none held it.
+  returned: when O(type=slot)
+  type: dict
+  sample: {"pid": 27061, "client_addr": "198.18.2.10", "application_name": "genesys_cfgdb_from_site1",
+           "state": "streaming", "reply_time": "2026-11-26 04:40:02.118+00"}
 lag_bytes:
   description:
     - Publisher WAL insert position minus the slot's C(confirmed_flush_lsn), at the end of the run;
@@ -751,6 +771,7 @@ class Slot(object):
         self.executed_queries = []
         self.name = module.params['name']
         self.changed = False
+        self.terminated = None
 
     def observe(self):
         rows = query_dicts(self, SLOT_QUERY, (self.name,))
@@ -760,11 +781,33 @@ class Slot(object):
         if not initial['exists']:
             return initial
         if initial['active']:
-            self.module.fail_json(msg='replication slot %s is in use by WAL sender pid %s: stop or drop the subscription that streams from it first' % (
-                self.name, initial['active_pid']), initial_state=initial)
+            if not self.module.params['terminate_holder']:
+                self.module.fail_json(msg=(
+                    'replication slot %s is in use by WAL sender pid %s: stop or drop the subscription that streams from it first '
+                    '(or, if that subscriber is gone, set terminate_holder)') % (self.name, initial['active_pid']), initial_state=initial)
+            self.terminate_holder(initial, check_mode)
         exec_sql(self, 'SELECT pg_catalog.pg_drop_replication_slot(%s)', (self.name,), return_rows=True, dont_exec=check_mode)
         self.changed = True
         return slot_view(self.name, None)
+
+    def terminate_holder(self, initial, check_mode):
+        """End the WAL sender that holds the slot and wait (worker_timeout) until the slot is free."""
+        pid = initial['active_pid']
+        rows = query_dicts(self, ('SELECT pid, client_addr::text AS client_addr, application_name, state, reply_time::text AS reply_time'
+                                  ' FROM pg_catalog.pg_stat_replication WHERE pid = %s'), (pid,))
+        self.terminated = rows[0] if rows else dict(pid=pid, client_addr=None, application_name=None, state=None, reply_time=None)
+        self.module.warn('ending WAL sender pid %s (client %s, last reply %s) that holds replication slot %s (terminate_holder)' % (
+            pid, self.terminated['client_addr'], self.terminated['reply_time'], self.name))
+        exec_sql(self, 'SELECT pg_catalog.pg_terminate_backend(%s)', (pid,), return_rows=True, dont_exec=check_mode)
+        self.changed = True
+        if check_mode:
+            return
+        deadline = time.monotonic() + self.module.params['worker_timeout']
+        while self.observe()['active']:
+            if time.monotonic() >= deadline:
+                self.module.fail_json(msg='replication slot %s is still held %d s after its WAL sender pid %s was ended' % (
+                    self.name, self.module.params['worker_timeout'], pid), initial_state=initial, terminated_walsender=self.terminated)
+            time.sleep(POLL_SECONDS)
 
 
 SLOT_QUERY = (
@@ -1466,6 +1509,8 @@ def check_type_state(module):
         errors = connection_bound_errors(p['publisher'], names=('connect_timeout',), where='publisher.')
         if errors:
             module.fail_json(msg='; '.join(errors))
+    if p['terminate_holder'] and (p['type'], p['state']) != ('slot', 'absent'):
+        module.fail_json(msg='terminate_holder applies to type=slot with state=absent only')
     if p['type'] == 'slot' and not SLOT_NAME_RE.match(p['name']):
         module.fail_json(msg='%s is not a valid replication slot name (lower-case letters, digits, underscores, at most 63)' % p['name'])
 
@@ -1484,7 +1529,7 @@ def run_slot(module, conn):
     final = slot.converge(initial, module.check_mode)
     if not module.check_mode:
         final = slot.observe()
-    return slot, dict(initial_state=initial, final_state=final, slot=final)
+    return slot, dict(initial_state=initial, final_state=final, slot=final, terminated_walsender=slot.terminated)
 
 
 def run_subscription(module, conn):
@@ -1553,6 +1598,7 @@ def main():
         catchup_timeout=dict(type='int', default=300),
         max_lag_bytes=dict(type='int'),
         worker_timeout=dict(type='int', default=30),
+        terminate_holder=dict(type='bool', default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,

@@ -1,7 +1,9 @@
 """pg_replication: argument and message paths with mocks, replication paths on two real PostgreSQL 15 clusters."""
 import itertools
+import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -607,6 +609,42 @@ def test_subscription_connection_bounds_waits_and_is_rewritten_only_when_changed
     conninfo = conninfo_of(b, db, 'cfg_a_to_b')
     assert dict((k, conninfo.get(k)) for k in bounds) == bounds
     assert not module_runner(pg_replication, running)['changed']
+
+
+def test_terminate_holder_ends_the_wal_sender_of_a_gone_subscriber_and_drops_the_slot(pair, module_runner):
+    """After a partition the publisher's WAL sender keeps the slot of a subscriber that is gone. Here
+    the subscriber's apply worker is frozen (SIGSTOP): it neither answers nor lets go, as across a cut link."""
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'held_pub', all_tables=True))
+    running = sub_args(b, a, db, 'held_a_to_b', ['held_pub'])
+    module_runner(pg_replication, running)
+    wait_until(lambda: a.sql('postgres', "SELECT active FROM pg_replication_slots WHERE slot_name = 'held_a_to_b'")[0][0],
+               what='slot active')
+    worker = b.sql('postgres', "SELECT pid FROM pg_stat_subscription WHERE subname = 'held_a_to_b' AND relid IS NULL")[0][0]
+    walsender = a.sql('postgres', "SELECT active_pid FROM pg_replication_slots WHERE slot_name = 'held_a_to_b'")[0][0]
+    slot_args = dict(a.login_args(db), type='slot', name='held_a_to_b', state='absent', worker_timeout=15)
+    os.kill(worker, signal.SIGSTOP)
+    try:
+        refused = module_runner(pg_replication, slot_args)
+        assert refused['failed'] and 'set terminate_holder' in refused['msg'] and 'held_a_to_b' in slots(a)
+        checked = module_runner(pg_replication, dict(slot_args, terminate_holder=True), check_mode=True)
+        assert checked['changed'] and 'held_a_to_b' in slots(a)
+        assert a.sql('postgres', 'SELECT count(*) FROM pg_stat_replication WHERE pid = %s', (walsender,))[0][0] == 1
+        dropped = module_runner(pg_replication, dict(slot_args, terminate_holder=True))
+        assert not dropped.get('failed'), dropped.get('msg')
+        assert dropped['changed'] and dropped['terminated_walsender']['pid'] == walsender
+        assert any('ending WAL sender pid %d' % walsender in w for w in dropped['warnings'])
+        # Read back: the slot is gone, and so is that WAL sender.
+        assert 'held_a_to_b' not in slots(a)
+        assert a.sql('postgres', 'SELECT count(*) FROM pg_stat_activity WHERE pid = %s', (walsender,))[0][0] == 0
+        b.sql(db, 'ALTER SUBSCRIPTION held_a_to_b DISABLE')
+    finally:
+        os.kill(worker, signal.SIGCONT)
+    b.sql(db, 'ALTER SUBSCRIPTION held_a_to_b SET (slot_name = NONE)')
+    b.sql(db, 'DROP SUBSCRIPTION held_a_to_b')
+    bad = module_runner(pg_replication, dict(running, terminate_holder=True))
+    assert bad['failed'] and 'terminate_holder applies to type=slot with state=absent only' in bad['msg']
 
 
 def test_creating_is_bounded_while_the_publisher_cannot_create_the_slot(pair, module_runner):
