@@ -111,10 +111,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
 
 
 def prove(module, dbname):
-    kw = None
-    if dbname is not None:
-        kw = conn_params_from_module(dict(module.params, login_db=dbname))
-    conn = connect(module, kw)
+    conn = connect(module, conn_params_from_module(dict(module.params, login_db=dbname)))
     try:
         rows = query_rows(SqlSession(module, conn),
                           "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), current_user, "
@@ -139,11 +136,11 @@ def main():
     databases = module.params['databases']
     if databases is not None and not databases:
         module.fail_json(msg='databases is empty: name at least one database, or leave it out to use login_db')
-    if databases is not None:
-        errors = connection_bound_errors(module.params)
-        if errors:
-            module.fail_json(msg='; '.join(errors))
-    checked = [prove(module, dbname) for dbname in (databases if databases is not None else [None])]
+    # connect() checks the bounds only for its own login_* options; here every connection is built from them.
+    errors = connection_bound_errors(module.params)
+    if errors:
+        module.fail_json(msg='; '.join(errors))
+    checked = [prove(module, dbname) for dbname in (databases if databases is not None else [module.params['login_db']])]
     module.exit_json(changed=False, checked=checked, **checked[0])
 
 
