@@ -30,19 +30,26 @@ PLAYBOOK = os.path.join(TOP, 'playbooks', 'preflight.yml')
 VAULT_EXAMPLE = os.path.join(EXAMPLE, 'group_vars', 'all', 'vault.yml.example')
 BIN = os.path.join(TOP, '.venv', 'bin')
 
-# Tasks of a preflight run, in order; a failing check must be the last one that ran.
+# Tasks of a preflight run, in order; the check that stops a run must be the last task that ran.
 TASKS = [
     "Validating arguments against arg spec 'main'",
     'Stop every host when one failed the argument check',
+    "Check every host's inventory values",
+    'Show what each check of the inventory found',
+    'Stop at the first kind of problem the inventory check found',
+    'Find the site groups',
+    'Sort hosts by their DR role',
+    'Summary of the hosts per DR role',
+]
+CHECK = TASKS[4]
+# The checks of the inventory, in order; a failure starts with the name of the one that failed.
+(UNRESOLVED, HOST_UNRESOLVED, DEPLOYMENT_TYPES, HOST_TYPES, DEPLOYMENT, TSIG, TSIG_ALGORITHM, HOST, AGREE, APPLIST, APP,
+ COMPONENTS) = (
     'Fail on deployment-wide values that refer to an undefined variable',
     'Fail on host values that refer to an undefined variable',
-    'Validate the deployment-wide values against the inventory interface',
     'Fail on deployment-wide values that are missing or of the wrong type',
-    "Validate the host's values against the inventory interface",
     'Fail on host values that are missing or of the wrong type',
-    'Find the site groups',
     'Check the deployment-wide values and the inventory groups',
-    'Look at the TSIG key file on the controller',
     'Fail when the TSIG key file is missing',
     'Fail when the TSIG key file names an algorithm',
     "Check the host's site and address",
@@ -50,13 +57,7 @@ TASKS = [
     "Check the host's application directory and application list",
     'Check each application of the host',
     'Check the host runs every required application',
-    'Sort hosts by their DR role',
-    'Group the hosts of the two DR sites',
-    'Summary of the hosts per DR role',
-]
-(UNRESOLVED, HOST_UNRESOLVED, DEPLOYMENT_TYPES, HOST_TYPES, DEPLOYMENT, TSIG, TSIG_ALGORITHM, HOST, AGREE, APPLIST, APP,
- COMPONENTS) = (TASKS[2], TASKS[3], TASKS[5], TASKS[7], TASKS[9], TASKS[11], TASKS[12], TASKS[13], TASKS[14], TASKS[15],
-                TASKS[16], TASKS[17])
+)
 
 
 def _env(tmp):
@@ -463,7 +464,7 @@ def test_broken_inventory_fails_naming_variable_and_host_before_any_later_task(c
     assert proc.returncode != 0, out
     ran = _tasks_run(out)
     assert ran, out
-    assert ran[-1].startswith(failing_task), 'the run went past the failing check:\n%s' % out
+    assert ran[-1].startswith(CHECK), 'the run went past the inventory check:\n%s' % out
     assert 'Summary of the hosts per DR role' not in out and 'PLAY [Show the hosts per DR role]' not in out
     failures = _failures(out)
     assert failures, out + proc.stderr
@@ -476,6 +477,8 @@ def test_broken_inventory_fails_naming_variable_and_host_before_any_later_task(c
     else:
         named = [f for f in failures if variable in ' '.join(f.split()) and host in f]
     assert len(named) == 1, 'not exactly one failure names %r and %r:\n%s' % (variable, host, '\n'.join(failures))
+    # The failure says which check it was.
+    assert failing_task in ' '.join(named[0].split()), 'the failure is not that of %r:\n%s' % (failing_task, named[0])
     # The whole argument spec is never printed (it was, once per host, up to 1,564 lines).
     assert 'argument_spec_data' not in out and 'validate_args_context' not in out
     assert len(named[0].splitlines()) <= 12, named[0]
@@ -487,7 +490,7 @@ def test_a_procedure_stops_at_its_preflight_when_one_host_is_wrong(runs):
     proc = runs['test_a_procedure_stops_at_its_preflight_when_one_host_is_wrong'][0]
     assert proc.returncode != 0
     assert re.findall(r'^PLAY \[(.*?)\]', proc.stdout, re.M) == ['Preflight - check the inventory, sort hosts by DR role']
-    assert _tasks_run(proc.stdout)[-1].startswith(HOST_TYPES), proc.stdout
+    assert _tasks_run(proc.stdout)[-1].startswith(CHECK) and HOST_TYPES in ' '.join(proc.stdout.split()), proc.stdout
     assert 'Inventory check failed for east-mgmt-01' in proc.stdout
 
 

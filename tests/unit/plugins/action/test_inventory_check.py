@@ -141,6 +141,7 @@ def test_problems_of_several_hosts_are_one_failure_with_one_line_per_host(tmp_pa
     failures = _failures(proc.stdout)
     assert len(failures) == 1, failures
     assert failures[0][1].split('\n') == [
+        "Check the host's site and address:",
         "Inventory check failed for east-cfgdb-01: genesys_host_address (192.0.2.300) must be the host's IP "
         "address. Nothing was changed.",
         "Inventory check failed for west-ns-01: genesys_host_address (ns.west) must be the host's IP address. "
@@ -230,6 +231,7 @@ def test_a_key_file_that_is_a_symbolic_link_is_not_a_regular_file(tmp_path):
     proc = _run(tmp_path, _inventory(tmp_path), os.path.join(TOP, 'playbooks', 'preflight.yml'), link)
     failures = _failures(proc.stdout)
     assert len(failures) == 1 and failures[0][1] == (
+        'Fail when the TSIG key file is missing, unreadable or readable by everyone:\n'
         'Inventory check failed for the deployment (group_vars/all, as read for %s): genesys_tsig_key_file %s is '
         'not a regular file on the controller; the DNS switch signs its updates with it. Nothing was changed.'
         % (failures[0][0], link)), failures
