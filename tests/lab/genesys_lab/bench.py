@@ -1,22 +1,32 @@
 """The failover benchmark that `make bench` runs: the playbook against a bare runbook.
 
 Each cycle builds a fresh lab (`labctl up`), converges it with normal.yml, starts an
-independent client at every surviving site that tries a write through its site's proxy every
-100 ms, injects the fault, and then recovers one of two ways:
+independent client at every site that keeps a master (every DR site in a planned failover,
+the surviving ones otherwise) that tries a write through its site's proxy every 100 ms,
+injects the fault of the scenario (disaster: `labctl fault site-loss` of the main;
+partition: `labctl fault partition` of the main; planned: none), and then recovers one of
+two ways:
 
-- playbook: `ansible-playbook failover.yml` (disaster: confirmed by naming the lost site);
-- runbook: the same steps as a bare script would do them, with no checks, no lock, no report:
-  stop the cfgdb subscription at the secondary, advance its sequences, grant write access
-  (one SQL session), one TSIG-signed DNS UPDATE of the master name and the DR state, wait
-  until the surviving sites' DNS servers answer it, start the master Message Server, SCS,
-  Configuration Server primary then backup through their run.sh (one ssh session), SIGHUP the
-  proxies site by site (one ssh each).
+- playbook: `ansible-playbook failover.yml` (disaster and partition: confirmed by naming the
+  lost site; planned: `failover_mode=planned`);
+- runbook: the same steps as a bare script would do them, with no checks, no lock, no report.
+  Planned only, first: stop the main's master applications (backup first) and revoke the
+  client write access on its Configuration Database (one ssh, one SQL session), then wait
+  until the secondary has confirmed the main's last WAL position. Then, every scenario: stop
+  the cfgdb subscription at the secondary, advance its sequences, grant write access (one SQL
+  session), one TSIG-signed DNS UPDATE of the master name and the DR state, wait until the
+  DNS servers of the sites with a client answer it, start the master Message Server, SCS,
+  Configuration Server primary then backup through their run.sh (one ssh session), SIGHUP
+  the proxies site by site (one ssh each).
 
 Variants alternate cycle by cycle (interleaved) so that the load of the machine hits both
 alike. RTO = from the start of the recovery to the first write acknowledged through a
-surviving site's proxy, as that client saw it (the end of the acknowledged attempt).
+surviving site's proxy, as that client saw it (the end of the acknowledged attempt). In a
+planned failover the clients' writes go on being acknowledged until the main's masters stop:
+there the RTO ends at the first write acknowledged after a refused one, and a site's limited
+mode is its time from the first refused write to the next acknowledged one.
 
-python -m genesys_lab.bench [--cycles N] [--scenario disaster] [--sites N] [--variants ...]
+python -m genesys_lab.bench [--cycles N] [--scenario disaster|partition|planned] [--sites N] [--variants ...]
 """
 import argparse
 import json
@@ -82,6 +92,15 @@ class Probe(object):
             if e["outcome"] == "ack" and e["t_end"] > since:
                 return e["t_end"]
         return None
+
+    def outage_after(self, since):
+        """(first refused attempt's start, the next acknowledged write's end) after since; (since, first ack)
+        when no write was refused."""
+        entries = [e for e in self.entries() if e["t"] >= since]
+        refused = next((e for e in entries if e["outcome"] != "ack"), None)
+        if refused is None:
+            return since, self.first_ack_after(since)
+        return refused["t"], self.first_ack_after(refused["t_end"])
 
     def wait_ack(self, since, timeout):
         deadline = time.time() + timeout
@@ -164,7 +183,7 @@ def _runbook_dns(topo, lost, survivor):
     # The proxies resolve through their site's DNS server: wait until each answers the new address.
     fqdn = "%s.%s." % (MASTER_NAME, ZONE)
     deadline = time.time() + 30
-    for server in [s.host("dns") for s in topo.dr_sites if s.name != lost.name]:
+    for server in [s.host("dns") for s in topo.dr_sites if lost is None or s.name != lost.name]:
         resolver = dns.resolver.Resolver(configure=False)
         resolver.nameservers = [server.address]
         resolver.lifetime = 1.0
@@ -195,18 +214,74 @@ def _runbook_masters(topo, survivor):
 
 def _runbook_proxies(topo, lost):
     for site in topo.dr_sites:
-        if site.name == lost.name:
+        if lost is not None and site.name == lost.name:
             continue
         # [c]: the pattern must not match the shell that runs pkill.
         _ssh(site.host("app"), "pkill -HUP -f -- '-app [c]sproxy_'")
 
 
-def runbook(topo, lost, survivor, secrets):
+def _runbook_stop_main(topo, main, secrets):
+    """Planned: the main's masters stopped (backup first), its client writes revoked; returns its WAL position."""
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    mgmt = main.host("mgmt")
+    planned = apps.plan(topo, mgmt)[0]
+    lines = []
+    for want in reversed(MASTER_ORDER):
+        comp, role = want if isinstance(want, tuple) else (want, "primary")
+        app = [a for a in planned if a["component"] == comp and a["role"] == role][0]
+        # [x]: the pattern must not match the shell that runs pkill; ( |$): nor another app whose
+        # name starts with this one's. Then wait until it is gone.
+        pattern = "-app [%s]%s( |$)" % (app["name"][0], app["name"][1:])
+        lines.append("pkill -TERM -f -- '%s'; i=0; while pgrep -f -- '%s' >/dev/null; do i=$((i+1));"
+                     " [ $i -gt 600 ] && { echo '%s did not stop' >&2; exit 1; }; sleep 0.05; done" % (pattern, pattern, app["name"]))
+    _ssh(mgmt, "\n".join(lines))
+    db = main.host("db")
+    conn = psycopg2.connect(host=db.address, port=PG_PORT, dbname="cfgdb", user=ADMIN_ROLE,
+                            password=secrets["db_admin_password"], connect_timeout=5)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public FROM "%s"' % CS_ROLE)
+        cur.execute("SELECT pg_current_wal_insert_lsn()::text")
+        lsn = cur.fetchone()[0]
+    conn.close()
+    return lsn
+
+
+def _runbook_wait_lsn(main, secondary, lsn, secrets):
+    """Planned: the secondary's slot on the main has confirmed the main's last position."""
+    import psycopg2  # pylint: disable=import-outside-toplevel
+    db = main.host("db")
+    conn = psycopg2.connect(host=db.address, port=PG_PORT, dbname="cfgdb", user=ADMIN_ROLE,
+                            password=secrets["db_admin_password"], connect_timeout=5)
+    conn.autocommit = True
+    deadline = time.time() + 30
+    with conn.cursor() as cur:
+        while True:
+            cur.execute("SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+                        (lsn, "genesys_cfgdb_from_%s" % main.name))
+            row = cur.fetchone()
+            if row and row[0]:
+                break
+            if time.time() > deadline:
+                raise LabError("runbook: %s has not confirmed %s within 30 s" % (secondary.name, lsn))
+            time.sleep(0.02)
+    conn.close()
+
+
+def runbook(topo, lost, survivor, secrets, planned=False):
     steps = {}
+    if planned:
+        for name, fn in (("planned: main masters stopped, client writes revoked", lambda: _runbook_stop_main(topo, lost, secrets)),):
+            started = time.time()
+            lsn = fn()
+            steps[name] = round(time.time() - started, 3)
+        started = time.time()
+        _runbook_wait_lsn(lost, survivor, lsn, secrets)
+        steps["planned: secondary confirmed the main's last position"] = round(time.time() - started, 3)
     for name, fn in (("DB: stop subscription, advance sequences, grant", lambda: _runbook_db(topo, lost, survivor, secrets)),
-                     ("DNS: one signed UPDATE, secondaries answer it", lambda: _runbook_dns(topo, lost, survivor)),
+                     ("DNS: one signed UPDATE, secondaries answer it", lambda: _runbook_dns(topo, None if planned else lost, survivor)),
                      ("masters started in order", lambda: _runbook_masters(topo, survivor)),
-                     ("proxies SIGHUP", lambda: _runbook_proxies(topo, lost))):
+                     ("proxies SIGHUP", lambda: _runbook_proxies(topo, None if planned else lost))):
         started = time.time()
         fn()
         steps[name] = round(time.time() - started, 3)
@@ -242,31 +317,34 @@ def cycle(args, variant, n, out_dir):
         lost = topo.site(topo.main_site)
         survivor = [s for s in topo.dr_sites if s.name != lost.name][0]
         _playbook("normal.yml", [], cycle_dir, os.path.join(cycle_dir, "normal.log"))
+        planned = args.scenario == "planned"
         since = time.time()
-        probes = [Probe(topo, s, os.path.join(cycle_dir, "probe_%s.jsonl" % s.name))
-                  for s in topo.dr_sites if s.name != lost.name]
+        client_sites = [s for s in topo.dr_sites if planned or s.name != lost.name]
+        probes = [Probe(topo, s, os.path.join(cycle_dir, "probe_%s.jsonl" % s.name)) for s in client_sites]
         for p in probes:
             if not p.wait_ack(since, 30):
                 raise LabError("the client at %s gets no write acknowledged in NORMAL mode" % p.out)
-        lab.fault("site-loss" if args.scenario == "disaster" else args.scenario, lost.name)
-        time.sleep(1.0)
+        if not planned:
+            lab.fault("site-loss" if args.scenario == "disaster" else args.scenario, lost.name)
+            time.sleep(1.0)
         started = time.time()
         if variant == "playbook":
-            _playbook("failover.yml", ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % lost.name],
-                      cycle_dir, os.path.join(cycle_dir, "failover.log"))
+            extra = (["-e", "failover_mode=planned"] if planned else
+                     ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % lost.name])
+            _playbook("failover.yml", extra, cycle_dir, os.path.join(cycle_dir, "failover.log"))
             result["wall_s"] = round(time.time() - started, 3)
             result["steps"] = _report_steps(cycle_dir)
         else:
-            result["steps"] = runbook(topo, lost, survivor, secrets)
+            result["steps"] = runbook(topo, lost, survivor, secrets, planned=planned)
             result["wall_s"] = round(time.time() - started, 3)
-        # Every surviving site's client must get a write through; RTO is the first of them.
+        # Every client must get a write through after the recovery; RTO is the first of them.
+        windows = []
         for p in probes:
-            if not p.wait_ack(started, 60):
+            if not p.wait_ack(time.time() - 0.05, 60):
                 raise LabError("no write acknowledged through %s within 60 s of the recovery's end" % p.out)
-        acks = [p.first_ack_after(started) for p in probes]
-        result["rto_s"] = round(min(acks) - started, 3)
-        result["limited_s"] = dict((s.name, round(a - started, 3)) for s, a in
-                                   zip([s for s in topo.dr_sites if s.name != lost.name], acks))
+            windows.append(p.outage_after(started) if planned else (started, p.first_ack_after(started)))
+        result["rto_s"] = round(min(end for _start, end in windows) - started, 3)
+        result["limited_s"] = dict((s.name, round(end - begin, 3)) for s, (begin, end) in zip(client_sites, windows))
         result["ok"] = True
     except (LabError, subprocess.CalledProcessError, OSError) as exc:
         result["error"] = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
@@ -290,7 +368,7 @@ def _ansible_core():
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="bench", description="failover.yml against a bare runbook, interleaved cycles")
     parser.add_argument("--cycles", type=int, default=5, help="cycles per variant (default 5)")
-    parser.add_argument("--scenario", choices=["disaster"], default="disaster")
+    parser.add_argument("--scenario", choices=["disaster", "partition", "planned"], default="disaster")
     parser.add_argument("--sites", type=int, default=2)
     parser.add_argument("--variants", nargs="+", choices=["playbook", "runbook"], default=["playbook", "runbook"])
     parser.add_argument("--out", default=None, help="directory of the results (default reports/bench-<time>)")
