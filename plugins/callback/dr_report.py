@@ -59,8 +59,11 @@ import time
 from ansible import context
 from ansible.plugins.callback import CallbackBase
 
-# Results of these modules carry time spent waiting for the system (not orchestration).
-WAIT_FIELDS = ('elapsed',)
+# Fields of module results (dotted: nested) that carry time spent waiting for the system, not
+# orchestration: a module's own wait (elapsed: reachability, app, wait_for), the DNS servers
+# serving an update (verify_seconds: dr_state, dns_record), a subscription catching up or
+# draining (catchup.seconds: pg_replication).
+WAIT_FIELDS = ('elapsed', 'verify_seconds', 'catchup.seconds')
 MASK = '********'
 SECRET_KEY = re.compile(r'password|passwd|secret|token|private_key|tsig_key', re.IGNORECASE)
 ATTEMPT_SUFFIX = '.attempt%d'
@@ -121,14 +124,23 @@ class CallbackModule(CallbackBase):
             if key == 'ok' and result._result.get('changed'):
                 step['changed'] += 1
 
+    @staticmethod
+    def _waited(result):
+        """Seconds a module result reports waiting for the system (the sum of its WAIT_FIELDS)."""
+        total = 0.0
+        for field in WAIT_FIELDS:
+            value = result
+            for part in field.split('.'):
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                total += float(value)
+        return total
+
     def _record_wait(self, result):
-        elapsed = result._result.get('elapsed')
-        if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool):
-            self.waits.append((time.time(), float(elapsed)))
-        for item in result._result.get('results') or []:
-            if isinstance(item, dict) and isinstance(item.get('elapsed'), (int, float)) \
-                    and not isinstance(item.get('elapsed'), bool):
-                self.waits.append((time.time(), float(item['elapsed'])))
+        for one in [result._result] + [item for item in result._result.get('results') or [] if isinstance(item, dict)]:
+            waited = self._waited(one)
+            if waited:
+                self.waits.append((time.time(), waited))
 
     def v2_runner_on_ok(self, result):
         self._count('ok', result)

@@ -183,6 +183,13 @@ serial:
   returned: always
   type: int
   sample: 2025010105
+verify_seconds:
+  description:
+    - Seconds spent asking the servers of O(verify_servers) (and waiting for them to serve the update);
+      null when the module stopped before it asked them.
+  returned: always
+  type: float
+  sample: 0.42
 servers:
   description: What each server of O(verify_servers) served at the end.
   returned: always
@@ -224,6 +231,8 @@ servers:
       type: str
 '''
 
+import time
+
 from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
     DNSClient,
     DNSError,
@@ -249,7 +258,7 @@ class DnsRecords(object):
     def __init__(self, module):
         self.module = module
         self.params = module.params
-        self.result = dict(changed=False, records=[], serial=None, servers=[],
+        self.result = dict(changed=False, records=[], serial=None, servers=[], verify_seconds=None,
                            update=dict(zone=self.params['zone'], prerequisites=[], changes=[], sent=False))
 
     def run(self):
@@ -277,8 +286,11 @@ class DnsRecords(object):
             self.result['diff'] = rrsets_diff([plan.before for plan in plans], afters, 'zone %s' % client.zone)
         self.result['serial'] = client.read_serial()
         timeout = self.params['verify_timeout']
+        verify_started = time.monotonic()
         self.result['servers'], warnings = wait_for_servers(client, self.params['verify_servers'], afters, self.result['serial'],
                                                             timeout, wait=not check_mode)
+        # Waiting for the DNS servers is waiting for the system: the run's report books it so.
+        self.result['verify_seconds'] = round(time.monotonic() - verify_started, 3)
         for warning in warnings:
             self.module.warn(warning)
         if not check_mode:

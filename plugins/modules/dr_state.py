@@ -270,6 +270,13 @@ serial:
     - On failure the last serial read, null when the primary could not be read at all.
   returned: always
   type: int
+verify_seconds:
+  description:
+    - Seconds spent asking the servers of O(verify_servers) (and waiting for them to serve the update);
+      null when the module stopped before it asked them.
+  returned: always
+  type: float
+  sample: 0.42
 servers:
   description: What each server of O(verify_servers) served at the end, as the C(servers) return of M(genesys_dr.framework.dns_record).
   returned: always
@@ -350,7 +357,7 @@ class DrState(object):
         # The stale lock that this run takes over; warned about once the takeover is done (or planned in check mode).
         self.broken_lock = None
         self.result = dict(changed=False, dr_state=None, lock=None, previous=dict(dr_state=None, lock=None), records=[],
-                           serial=None, servers=[], update=dict(zone=self.params['zone'], prerequisites=[], changes=[], sent=False))
+                           serial=None, servers=[], verify_seconds=None, update=dict(zone=self.params['zone'], prerequisites=[], changes=[], sent=False))
 
     def run(self):
         if self.params['records'] and self.params['action'] != 'set':
@@ -518,8 +525,11 @@ class DrState(object):
         wait = bool(plans) and not check_mode
         timeout = self.params['verify_timeout']
         expectations = afters if plans else observed_now
+        verify_started = time.monotonic()
         self.result['servers'], warnings = wait_for_servers(client, self.params['verify_servers'], expectations, self.result['serial'],
                                                             timeout, wait=wait)
+        # Waiting for the DNS servers is waiting for the system: the run's report books it so.
+        self.result['verify_seconds'] = round(time.monotonic() - verify_started, 3)
         for warning in warnings:
             self.module.warn(warning)
         if wait:

@@ -442,3 +442,56 @@ def test_a_run_stopped_before_any_change_says_nothing_was_changed(tmp_path):
     report, markdown = _read(reports, 'failover-x-1')
     assert report['stopped']['nothing_changed'] is True and 'continue_with' not in report['stopped']
     assert 'STOPPED at step "Switch DNS" (localhost, task "Send the update"). Nothing was changed.' in markdown
+
+
+WAITS = '''
+- name: Wait for the system in three ways
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_report: {operation: failover, mode: disaster, run_id: "failover-waits", check_mode: false}
+    - name: The DNS servers serving an update (dr_state, dns_record)
+      returns: {values: {verify_seconds: 0.75, elapsed: true}}
+    - name: A subscription draining (pg_replication)
+      returns: {values: {catchup: {mode: received, seconds: 1.5}}}
+    - name: Applications started one by one (a loop, each reporting its wait)
+      returns: {values: {elapsed: "{{ item }}"}}
+      loop: [0.25, 0.5]
+    - name: A field that is not a wait
+      returns: {values: {seconds: 9, catchup: null}}
+    - name: The canary, acknowledged later
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_canary:
+            west-app-01: {acknowledged_at: "{{ now().timestamp() + 20 }}", attempts: 1}
+'''
+
+RETURNS_MODULE = '''#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(values=dict(type='dict', required=True)))
+    values = dict((k, float(v) if isinstance(v, str) else v) for k, v in module.params['values'].items())
+    module.exit_json(changed=False, **values)
+
+
+if __name__ == '__main__':
+    main()
+'''
+
+
+def test_every_wait_the_modules_report_is_booked_as_waiting(tmp_path):
+    """The DNS verification and a subscription's catch-up count as waiting for the system, not as
+    orchestration overhead, as a module's own elapsed does; a boolean or an unnamed field does not."""
+    library = tmp_path / 'library'
+    library.mkdir()
+    (library / 'returns.py').write_text(RETURNS_MODULE)
+    proc, reports = _run(tmp_path, WAITS)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    m = _read(reports, 'failover-waits')[0]['measures']
+    assert m['rto_waiting_s'] == 3.0, m
+    assert abs(m['rto_orchestration_overhead_s'] - (m['rto_s'] - 3.0)) <= 0.011, m
