@@ -16,8 +16,9 @@ deps:
 test: deps
 	@./tools/run-tests
 
+# DRILL_ARGS: --mode disaster|planned|partition --sites N --max-rto S --max-limited S
 drill: deps
-	@./tools/run-drill
+	@./tools/run-drill --keep-lab $(DRILL_ARGS)
 
 # The failover benchmark: failover.yml against a bare runbook of the same steps, interleaved
 # cycles on fresh labs; prints medians and ratios (BENCH_ARGS="--cycles 5 --sites 2").
