@@ -3,7 +3,7 @@
 python -m genesys_lab.drill [--mode disaster|planned|partition] [--sites N] [--max-rto S]
                             [--max-limited S] [--keep-lab]
 
-1. `labctl up --sites N` builds a fresh lab; normal.yml converges it to NORMAL mode.
+1. `labctl down`, `labctl up --sites N` build a fresh lab; normal.yml converges it to NORMAL mode.
 2. A client at every site writes through its site's proxy every 0.1 s for the whole drill
    (a lost site's client again once the site is back).
 3. disaster: the main site is lost (`labctl fault site-loss`: power off, every process
@@ -215,6 +215,8 @@ def main(argv=None):
     try:
         try:
             def build():
+                # A fresh lab every time: what an earlier drill or test left is not this drill's start.
+                lab.down()
                 lab.up(args.sites)
                 return "%d sites" % args.sites
             drill.phase("labctl up --sites %d" % args.sites, build)
