@@ -21,13 +21,51 @@ description:
   - The hosts a play tolerates are named by the play itself, with C(ignore_unreachable)
     (the unreachable hosts of a lost site in a disaster failover, the proxy hosts that are
     down); those never stop the playbook.
+  - Opt-in acceleration. With the environment variable E(GENESYS_DR_MITOGEN=true) on the
+    controller, the same strategy runs its tasks through Mitogen for Ansible (the C(mitogen)
+    Python package, which must be installed in the controller's Python): one persistent
+    Python interpreter per host instead of a new one per task. The fail-stop rule above is
+    unchanged. A value that is not a boolean, or Mitogen missing, stops the run before its
+    first task with a message that says so. Unset or false, the strategy is plain
+    C(ansible.builtin.linear) over the connection plugins the inventory names.
 author: Genesys DR framework team (!UNKNOWN)
 '''
 
-from ansible.plugins.strategy.linear import StrategyModule as LinearStrategyModule
+import os
+
+from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.strategy.linear import StrategyModule as PlainLinearStrategyModule
 from ansible.utils.display import Display
 
 display = Display()
+
+MITOGEN_ENV = 'GENESYS_DR_MITOGEN'
+
+
+def _linear_base():
+    """The linear strategy to build on: Ansible's own, or Mitogen's when the controller's
+    environment asks for it. Chosen when Ansible loads the plugin, before any task runs."""
+    value = os.environ.get(MITOGEN_ENV, '').strip()
+    try:
+        wanted = boolean(value, strict=True) if value else False
+    except TypeError:
+        raise AnsibleError('%s=%s is not a boolean: set it to true to run the procedures through Mitogen, '
+                           'or to false (or unset it) for plain SSH' % (MITOGEN_ENV, value))
+    if not wanted:
+        return PlainLinearStrategyModule
+    try:
+        import ansible_mitogen.loaders  # pylint: disable=import-outside-toplevel
+        import ansible_mitogen.strategy  # pylint: disable=import-outside-toplevel
+    except ImportError as exc:
+        raise AnsibleError('%s=%s asks for Mitogen, but the controller cannot import it (%s): install the mitogen '
+                           'package in the Python that runs ansible-playbook, or unset %s' % (
+                               MITOGEN_ENV, value, exc, MITOGEN_ENV))
+    mitogen_linear = ansible_mitogen.loaders.strategy_loader.get('linear', class_only=True)
+    return type('MitogenLinearStrategyModule', (ansible_mitogen.strategy.StrategyMixin, mitogen_linear), {})
+
+
+LinearStrategyModule = _linear_base()
 
 
 class StrategyModule(LinearStrategyModule):
