@@ -54,6 +54,7 @@ import datetime
 import json
 import os
 import re
+import sys
 import time
 
 from ansible import context
@@ -186,6 +187,9 @@ class CallbackModule(CallbackBase):
             'run_id': meta.get('run_id'),
             'playbook': self.playbook,
             'check_mode': bool(meta.get('check_mode')),
+            # What ran the tasks, read from this process: the fail_stop strategy imports
+            # Mitogen only when GENESYS_DR_MITOGEN asked for it and it loaded.
+            'task_runner': 'mitogen' if 'ansible_mitogen.strategy' in sys.modules else 'ansible',
             'started': _iso(self.started),
             'ended': _iso(ended),
             'wall_time_s': round(ended - self.started, 2),
@@ -329,8 +333,9 @@ class CallbackModule(CallbackBase):
     def _markdown(r):
         attempt = r.get('attempt', 1)
         lines = ['# DR %s report: %s%s' % (r['operation'], r['run_id'], ' (attempt %d)' % attempt if attempt > 1 else ''), '',
-                 '- playbook: `%s`%s, mode: %s' % (r['playbook'], ' (check mode)' if r['check_mode'] else '',
-                                                   r['mode'] or '-'),
+                 '- playbook: `%s`%s, mode: %s%s' % (r['playbook'], ' (check mode)' if r['check_mode'] else '',
+                                                     r['mode'] or '-',
+                                                     ', tasks run through Mitogen' if r.get('task_runner') == 'mitogen' else ''),
                  '- started %s, ended %s, wall time %.1f s, result: **%s**' % (r['started'], r['ended'],
                                                                                r['wall_time_s'], r['result'])]
         for e in r.get('earlier_attempts') or []:

@@ -495,3 +495,30 @@ def test_every_wait_the_modules_report_is_booked_as_waiting(tmp_path):
     m = _read(reports, 'failover-waits')[0]['measures']
     assert m['rto_waiting_s'] == 3.0, m
     assert abs(m['rto_orchestration_overhead_s'] - (m['rto_s'] - 3.0)) <= 0.011, m
+
+
+MINIMAL_RUN = '''
+- name: Take the DR lock, check the DR state
+  hosts: localhost
+  gather_facts: false
+  strategy: genesys_dr.framework.fail_stop
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_report: {operation: failover, mode: planned, run_id: "failover-20261126/runner", check_mode: false}
+'''
+
+
+@pytest.mark.parametrize('mitogen, runner', [(None, 'ansible'), ('false', 'ansible'), ('true', 'mitogen')])
+def test_the_report_says_what_ran_the_tasks(tmp_path, monkeypatch, mitogen, runner):
+    """A benchmark or drill run with GENESYS_DR_MITOGEN must be able to prove from the report
+    that Mitogen ran it (and one without, that it did not)."""
+    monkeypatch.delenv('GENESYS_DR_MITOGEN', raising=False)
+    if mitogen is not None:
+        monkeypatch.setenv('GENESYS_DR_MITOGEN', mitogen)
+    proc, reports = _run(tmp_path, MINIMAL_RUN)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report, markdown = _read(reports, 'failover-20261126_runner')
+    assert report['task_runner'] == runner
+    assert ('tasks run through Mitogen' in markdown) == (runner == 'mitogen')
