@@ -1,10 +1,13 @@
 """The report of `make bench`: a summary of the benchmark's cycles with the goals of
 issue 8 checked, as a terminal table, Markdown, JSON and a self-contained SVG chart.
 
-The benchmark runs the same failover two ways on the same lab, interleaved: "playbook"
-(the collection's playbook) and "runbook" (a bare script of the same steps). Every cycle
-is timed by an independent client that tries a write every 100 ms. This module only turns
-those results into a report; it touches no lab and needs nothing but the standard library.
+The benchmark runs the same failover several ways on the same lab, interleaved: "playbook"
+(the collection's playbook), "mitogen" (the same playbook with GENESYS_DR_MITOGEN=1, its
+strategy on Mitogen) and "runbook" (a bare script of the same steps). Every cycle is timed
+by an independent client that tries a write every 100 ms. Every goal is checked against
+each playbook-like variant present, on lines of its own, the ratio against the runbook of
+the same run. This module only turns those results into a report; it touches no lab and
+needs nothing but the standard library.
 
 Re-render an existing results file (raw results, or a bench.json written here):
   python -m genesys_lab.benchreport RESULTS.json [OUT_DIR]
@@ -21,8 +24,8 @@ from xml.sax.saxutils import escape, quoteattr
 
 MET, NOT_MET, NOT_MEASURED = "met", "NOT MET", "not measured"
 
-# Goals of issue 8. A goal is checked against the playbook variant; the runbook is only
-# the yardstick of the ratio goal.
+# Goals of issue 8. A goal is checked against each playbook-like variant; the runbook is
+# only the yardstick of the ratio goal.
 RTO_LIMIT_S = {"disaster": 8.0, "partition": 8.0, "planned": 6.0, "failback": 6.0}
 RATIO_LIMIT = 1.5
 RATIO_SCENARIOS = ("disaster", "partition")
@@ -36,9 +39,12 @@ GOAL_LABELS = {"rto_median": "goal", "ratio": "%.1fx runbook" % RATIO_LIMIT,
                "scale": "%.1fx %d sites" % (SCALE_LIMIT, BASE_SITES)}
 
 SCENARIO_ORDER = ("disaster", "planned", "failback", "partition")
-VARIANT_ORDER = ("playbook", "runbook")
-VARIANT_COLOURS = {"playbook": "#1f5fa8", "runbook": "#d9730d"}
+# The variants that run failover.yml; "playbook" is the one every report has always checked.
+PLAYBOOK_VARIANTS = ("playbook", "mitogen")
+VARIANT_ORDER = ("playbook", "mitogen", "runbook")
+VARIANT_COLOURS = {"playbook": "#1f5fa8", "mitogen": "#12877f", "runbook": "#d9730d"}
 OTHER_COLOURS = ("#2a8a3e", "#8a2a7e", "#555555")
+LABEL_CHAR_W = 5.5  # a generous width of one character of a 9 px sans-serif goal label
 
 # Characters XML 1.0 cannot carry even escaped; an error message may hold any of them.
 _MD_TAG = re.compile(r"<(?=[A-Za-z/!?])")
@@ -113,44 +119,49 @@ def _fmt_s(seconds):
     return "-" if seconds is None else "%.2f s" % seconds
 
 
-def _goals_for(scenario, sites, groups, comparison, limited_max, base_median):
-    playbook = groups.get((scenario, sites, "playbook"))
+def _goals_for(scenario, sites, variant, groups, ratio, base_median, alone):
+    """The goals of one (scenario, sites) checked against one playbook-like variant; alone:
+    the playbook is the only one checked (the report as it was before there were others)."""
+    own = groups.get((scenario, sites, variant))
     runbook = groups.get((scenario, sites, "runbook"))
-    median = playbook["median"] if playbook else None
-    measured_runs = playbook["measured"] if playbook else 0
+    median = own["median"] if own else None
+    measured_runs = own["measured"] if own else 0
     goals = []
+
+    def add(*args, **kwargs):
+        goals.append(dict(_goal(scenario, sites, *args, **kwargs), variant=variant))
+
     if scenario in RTO_LIMIT_S:
         limit = RTO_LIMIT_S[scenario]
         if median is not None:
             detail = "%s, median of %d ok run%s" % (_fmt_s(median), measured_runs, "" if measured_runs == 1 else "s")
         else:
-            detail = "no ok playbook run with an RTO"
-        goals.append(_goal(scenario, sites, "rto_median", "playbook RTO median <= %.1f s" % limit, limit, median,
-                           detail, line_s=limit))
+            detail = "no ok %s run with an RTO" % variant
+        add("rto_median", "%s RTO median <= %.1f s" % (variant, limit), limit, median, detail, line_s=limit)
     if scenario in RATIO_SCENARIOS:
-        ratio = comparison["ratio"]
         runbook_median = runbook["median"] if runbook else None
         if ratio is not None:
-            detail = "%.2fx (playbook %s / runbook %s)" % (ratio, _fmt_s(median), _fmt_s(runbook_median))
+            detail = "%.2fx (%s %s / runbook %s)" % (ratio, variant, _fmt_s(median), _fmt_s(runbook_median))
         else:
-            detail = "needs an ok run of both: playbook %s, runbook %s" % (_fmt_s(median), _fmt_s(runbook_median))
-        goals.append(_goal(
-            scenario, sites, "ratio", "playbook / runbook RTO median <= %.1fx" % RATIO_LIMIT, RATIO_LIMIT, ratio,
-            detail, line_s=None if runbook_median is None else RATIO_LIMIT * runbook_median))
+            detail = "needs an ok run of both: %s %s, runbook %s" % (variant, _fmt_s(median), _fmt_s(runbook_median))
+        add("ratio", "%s / runbook RTO median <= %.1fx" % (variant, RATIO_LIMIT), RATIO_LIMIT, ratio, detail,
+            line_s=None if runbook_median is None else RATIO_LIMIT * runbook_median)
     if scenario in LIMITED_SCENARIOS:
+        limited = own["limited_median_s"] if own else {}
+        limited_max = max(limited.items(), key=lambda item: (item[1], item[0])) if limited else None
         if limited_max is not None:
             detail = "%s at %s" % (_fmt_s(limited_max[1]), limited_max[0])
         else:
-            detail = "no limited-mode time in an ok playbook run"
-        goals.append(_goal(
-            scenario, sites, "limited", "limited mode, max over sites of the median <= %.1f s" % LIMITED_LIMIT_S,
-            LIMITED_LIMIT_S, None if limited_max is None else limited_max[1], detail))
+            detail = "no limited-mode time in an ok %s run" % variant
+        # The text of a report with one playbook-like variant predates the others: it stays.
+        text = "limited mode, max over sites of the median <= %.1f s" % LIMITED_LIMIT_S
+        add("limited", text if alone else "%s %s" % (variant, text),
+            LIMITED_LIMIT_S, None if limited_max is None else limited_max[1], detail)
     if scenario in ALL_OK_SCENARIOS:
-        runs = playbook["runs"] if playbook else 0
-        failed = playbook["failed"] if playbook else None
-        goals.append(_goal(
-            scenario, sites, "all_ok", "every playbook run succeeds", 0, failed if runs else None,
-            "%d of %d ok" % (runs - failed, runs) if runs else "no playbook run"))
+        runs = own["runs"] if own else 0
+        failed = own["failed"] if own else None
+        add("all_ok", "every %s run succeeds" % variant, 0, failed if runs else None,
+            "%d of %d ok" % (runs - failed, runs) if runs else "no %s run" % variant)
     if base_median is not False:
         limit_s = None if base_median is None else SCALE_LIMIT * base_median
         if median is not None and base_median is not None:
@@ -158,18 +169,25 @@ def _goals_for(scenario, sites, groups, comparison, limited_max, base_median):
             detail = "%.2fx (%s against %s at %d sites)" % (value, _fmt_s(median), _fmt_s(base_median), BASE_SITES)
         else:
             value = None
-            detail = "needs an ok playbook run at %d and at %d sites: %s against %s" % (
-                sites, BASE_SITES, _fmt_s(median), _fmt_s(base_median))
-        goals.append(_goal(
-            scenario, sites, "scale", "playbook RTO median <= %.1fx the %d-site one" % (SCALE_LIMIT, BASE_SITES),
-            SCALE_LIMIT, value, detail, line_s=limit_s))
+            detail = "needs an ok %s run at %d and at %d sites: %s against %s" % (
+                variant, sites, BASE_SITES, _fmt_s(median), _fmt_s(base_median))
+        add("scale", "%s RTO median <= %.1fx the %d-site one" % (variant, SCALE_LIMIT, BASE_SITES),
+            SCALE_LIMIT, value, detail, line_s=limit_s)
     return goals
+
+
+def playbook_variants(variants):
+    """The playbook-like variants among variants, in report order; "playbook" when there is
+    none, so that a run of the runbook alone still shows the playbook's goals unmeasured."""
+    variants = set(variants)
+    return [v for v in PLAYBOOK_VARIANTS if v in variants] or ["playbook"]
 
 
 def summarize(results):
     """The summary of a benchmark's results: per (scenario, sites, variant) the run counts
-    and RTO statistics over the ok runs, per (scenario, sites) the playbook/runbook ratio,
-    the goals with a verdict each and the median of every playbook step."""
+    and RTO statistics over the ok runs, per (scenario, sites) the ratio of each
+    playbook-like variant to the runbook, the goals with a verdict each (per playbook-like
+    variant) and the median of every step of each playbook-like variant."""
     cycles = results.get("cycles") or []
     for index, cycle in enumerate(cycles):
         _check_cycle(index, cycle)
@@ -189,32 +207,38 @@ def summarize(results):
         group.update(_stats(rtos))
         group["limited_median_s"] = _median_per_key(c.get("limited_s") for c in ok_runs)
 
+    checked = playbook_variants(variant for _s, _n, variant in groups)
     pairs = sorted({(s, n) for s, n, _v in groups}, key=lambda pair: _group_key(*pair))
     comparisons, goals, steps = [], [], []
     for scenario, sites in pairs:
-        playbook = groups.get((scenario, sites, "playbook"))
         runbook = groups.get((scenario, sites, "runbook"))
-        playbook_median = playbook["median"] if playbook else None
         runbook_median = runbook["median"] if runbook else None
-        ratio = None
-        if playbook_median is not None and runbook_median:
-            ratio = playbook_median / runbook_median
-        comparison = {"scenario": scenario, "sites": sites, "playbook_median": playbook_median,
-                      "runbook_median": runbook_median, "ratio": ratio}
-        comparisons.append(comparison)
+        # Each playbook-like variant against the runbook of the same run; the flat keys are
+        # the playbook's, as they were before there was more than one such variant.
+        per_variant = {}
+        for variant in checked:
+            own = groups.get((scenario, sites, variant))
+            median = own["median"] if own else None
+            per_variant[variant] = {"median": median,
+                                    "ratio": median / runbook_median if median is not None and runbook_median else None}
+        playbook = per_variant.get("playbook") or {"median": None, "ratio": None}
+        comparisons.append({"scenario": scenario, "sites": sites, "playbook_median": playbook["median"],
+                            "runbook_median": runbook_median, "ratio": playbook["ratio"], "variants": per_variant})
 
-        limited = playbook["limited_median_s"] if playbook else {}
-        limited_max = max(limited.items(), key=lambda item: (item[1], item[0])) if limited else None
-        # False: no scale goal at all (2-site run itself, or no 2-site result to compare with).
-        base_median = False
-        if sites > BASE_SITES and any(s == scenario and n == BASE_SITES for s, n, _v in groups):
-            base = groups.get((scenario, BASE_SITES, "playbook"))
-            base_median = base["median"] if base else None
-        goals.extend(_goals_for(scenario, sites, groups, comparison, limited_max, base_median))
+        has_base = sites > BASE_SITES and any(s == scenario and n == BASE_SITES for s, n, _v in groups)
+        for variant in checked:
+            # False: no scale goal at all (2-site run itself, or no 2-site result to compare with).
+            base_median = False
+            if has_base:
+                base = groups.get((scenario, BASE_SITES, variant))
+                base_median = base["median"] if base else None
+            goals.extend(_goals_for(scenario, sites, variant, groups, per_variant[variant]["ratio"], base_median,
+                                    checked == ["playbook"]))
 
-        step_medians = _median_per_key(c.get("steps") for c in _ok_runs(cycles, scenario, sites, "playbook"))
-        steps.append({"scenario": scenario, "sites": sites, "variant": "playbook",
-                      "steps": sorted(step_medians.items(), key=lambda item: (-item[1], item[0]))})
+        for variant in checked:
+            step_medians = _median_per_key(c.get("steps") for c in _ok_runs(cycles, scenario, sites, variant))
+            steps.append({"scenario": scenario, "sites": sites, "variant": variant,
+                          "steps": sorted(step_medians.items(), key=lambda item: (-item[1], item[0]))})
 
     failures = [{"scenario": c["scenario"], "sites": c["sites"], "variant": c["variant"], "cycle": c.get("cycle"),
                  "error": c.get("error")} for c in cycles if not c["ok"]]
@@ -224,6 +248,7 @@ def summarize(results):
         "finished": results.get("finished"),
         "git": results.get("git"),
         "groups": [groups[key] for key in sorted(groups, key=lambda k: _group_key(*k))],
+        "playbook_variants": checked,
         "comparisons": comparisons,
         "goals": goals,
         "steps": steps,
@@ -245,11 +270,12 @@ def _limited_max(group):
 
 
 def _table_rows(summary):
-    ratios = {(c["scenario"], c["sites"]): c["ratio"] for c in summary["comparisons"]}
+    ratios = {(c["scenario"], c["sites"], variant): entry["ratio"]
+              for c in summary["comparisons"] for variant, entry in c["variants"].items()}
     rows = []
     for group in summary["groups"]:
-        # The ratio belongs to the pair; it is shown once, on the playbook row.
-        ratio = ratios.get((group["scenario"], group["sites"])) if group["variant"] == "playbook" else None
+        # A ratio is a playbook-like variant's against the runbook: shown on that variant's row.
+        ratio = ratios.get((group["scenario"], group["sites"], group["variant"]))
         rows.append([group["scenario"], str(group["sites"]), group["variant"], str(group["runs"]), str(group["ok"]),
                      _num(group["median"]), _num(group["min"]), _num(group["max"]), _num(group["p90"]),
                      _num(_limited_max(group)), _ratio(ratio)])
@@ -259,6 +285,21 @@ def _table_rows(summary):
 TABLE_HEADER = ["scenario", "sites", "variant", "runs", "ok", "median s", "min s", "max s", "p90 s", "limited s",
                 "ratio"]
 _LEFT_COLUMNS = 3
+
+
+def _compared(summary):
+    """'playbook' or e.g. 'playbook and mitogen': what the report sets against the runbook."""
+    return " and ".join(summary.get("playbook_variants") or ["playbook"])
+
+
+def _ratio_legend(summary):
+    if list(summary.get("playbook_variants") or ["playbook"]) == ["playbook"]:
+        return "ratio = playbook median / runbook median"
+    return "ratio = the row's median / runbook median"
+
+
+def _steps_title(variant):
+    return "Where the playbook's time goes" + ("" if variant == "playbook" else " (%s)" % variant)
 
 
 def _goal_line(goal):
@@ -297,8 +338,8 @@ def render_text(summary):
         return "  ".join(cell.ljust(widths[i]) if i < _LEFT_COLUMNS else cell.rjust(widths[i])
                          for i, cell in enumerate(cells)).rstrip()
 
-    out = ["RTO (s, over the ok runs; ratio = playbook median / runbook median; limited = max over sites "
-           "of the median)", line(TABLE_HEADER), line(["-" * width for width in widths])]
+    out = ["RTO (s, over the ok runs; %s; limited = max over sites of the median)" % _ratio_legend(summary),
+           line(TABLE_HEADER), line(["-" * width for width in widths])]
     out.extend(line(row) for row in rows)
     out.append("")
     out.append("Goals")
@@ -310,8 +351,8 @@ def render_text(summary):
     for entry in summary["steps"]:
         if entry["steps"]:
             out.append("")
-            out.append("Where the playbook's time goes: %s %d sites (median per step over the ok runs)"
-                       % (entry["scenario"], entry["sites"]))
+            out.append("%s: %s %d sites (median per step over the ok runs)"
+                       % (_steps_title(entry["variant"]), entry["scenario"], entry["sites"]))
             name_width = max(len(name) for name, _s in entry["steps"])
             out.extend("  %s  %8.2f s" % (name.ljust(name_width), seconds) for name, seconds in entry["steps"])
     if summary["failures"]:
@@ -342,9 +383,9 @@ def _md_table(header, rows, right_from):
 
 def render_markdown(summary):
     """The same report as Markdown tables."""
-    out = ["## Benchmark: RTO playbook against runbook", "",
-           "RTO in seconds over the ok runs; ratio = playbook median / runbook median; limited = max over "
-           "sites of the median limited-mode time.", ""]
+    out = ["## Benchmark: RTO %s against runbook" % _compared(summary), "",
+           "RTO in seconds over the ok runs; %s; limited = max over sites of the median limited-mode time."
+           % _ratio_legend(summary), ""]
     out.extend(_md_table(TABLE_HEADER, _table_rows(summary), _LEFT_COLUMNS))
     out.extend(["", "### Goals", ""])
     if summary["goals"]:
@@ -356,8 +397,8 @@ def render_markdown(summary):
         out.append("No goal applies to these scenarios.")
     for entry in summary["steps"]:
         if entry["steps"]:
-            out.extend(["", "### Where the playbook's time goes: %s, %d sites" % (_md_cell(entry["scenario"]),
-                                                                                  entry["sites"]), ""])
+            where = (_steps_title(entry["variant"]), _md_cell(entry["scenario"]), entry["sites"])
+            out.extend(["", "### %s: %s, %d sites" % where, ""])
             out.extend(_md_table(["step", "median s"], [[name, _num(seconds)] for name, seconds in entry["steps"]],
                                  1))
     if summary["failures"]:
@@ -400,13 +441,23 @@ def render_svg(results, summary):
     colours = dict(VARIANT_COLOURS)
     for index, variant in enumerate(v for v in variants if v not in VARIANT_COLOURS):
         colours[variant] = OTHER_COLOURS[index % len(OTHER_COLOURS)]
+    # One dashed line per place: the playbook-like variants share the RTO goal and the runbook
+    # yardstick, so their lines coincide; a line that is one variant's own (scale) says whose.
     lines_by_pair = {}
     for goal in summary["goals"]:
         if goal["line_s"] is not None:
-            lines_by_pair.setdefault((goal["scenario"], goal["sites"]), []).append(goal)
+            drawn = lines_by_pair.setdefault((goal["scenario"], goal["sites"]), [])
+            same = [line for line in drawn if (line["goal"], line["line_s"]) == (goal["goal"], goal["line_s"])]
+            if same:
+                same[0]["texts"].append(goal["text"])
+                continue
+            own = goal.get("variant", "playbook") != "playbook"
+            drawn.append({"goal": goal["goal"], "line_s": goal["line_s"], "own": own, "texts": [goal["text"]],
+                          "label": "%s %s" % (goal["variant"], GOAL_LABELS[goal["goal"]]) if own
+                          else GOAL_LABELS[goal["goal"]]})
 
     values = [c["rto_s"] for c in cycles if c.get("rto_s") is not None]
-    values.extend(goal["line_s"] for goals in lines_by_pair.values() for goal in goals)
+    values.extend(line["line_s"] for lines in lines_by_pair.values() for line in lines)
     span = max(values + [1.0])
     step = _nice_step(span)
     x_max = math.ceil(span / step) * step
@@ -424,7 +475,7 @@ def render_svg(results, summary):
     def x_of(seconds):
         return left + plot_w * seconds / x_max
 
-    title = "RTO per run: playbook against runbook"
+    title = "RTO per run: %s against runbook" % _compared(summary)
     if summary.get("git"):
         title += " (git %s)" % summary["git"][:12]
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
@@ -455,13 +506,26 @@ def render_svg(results, summary):
             out.append('<rect x="0" y="%d" width="%d" height="%d" fill="#f2f4f7"/>' % (y0, width, row_h))
         row_label = _xml_text("%s, %d sites" % (scenario, sites))
         out.append('<text x="10" y="%d">%s</text>' % (y0 + row_h // 2 + 4, row_label))
-        for index, goal in enumerate(lines_by_pair.get((scenario, sites), [])):
-            x = x_of(goal["line_s"])
+        # Labels of neighbouring lines alternate top and bottom so that they do not overlap; the
+        # label of a line that is another variant's own (longer, it names the variant) takes the
+        # first of four heights where it overlaps no label placed before it.
+        heights = (y0 + 10, y0 + row_h - 4, y0 + 20, y0 + row_h - 14)
+        placed = []
+        for index, goal_line in enumerate(lines_by_pair.get((scenario, sites), [])):
+            x = x_of(goal_line["line_s"])
             out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#c0002a" stroke-dasharray="4 3">'
-                       '<title>%s</title></line>' % (x, y0 + 2, x, y0 + row_h - 2, _xml_text(goal["text"])))
-            # Labels of neighbouring lines alternate top and bottom so that they do not overlap.
+                       '<title>%s</title></line>' % (x, y0 + 2, x, y0 + row_h - 2,
+                                                     _xml_text("; ".join(goal_line["texts"]))))
+            label_span = (x + 3, x + 3 + LABEL_CHAR_W * len(goal_line["label"]))
+            label_y = heights[index % 2]
+            if goal_line["own"]:
+                free = [h for h in (heights[index % 2], heights[1 - index % 2]) + heights[2:]
+                        if not any(h == y and label_span[0] < end and start < label_span[1]
+                                   for y, start, end in placed)]
+                label_y = free[0] if free else label_y
+            placed.append((label_y,) + label_span)
             out.append('<text x="%.1f" y="%d" font-size="9" fill="#c0002a">%s</text>'
-                       % (x + 3, y0 + 10 if index % 2 == 0 else y0 + row_h - 4, _xml_text(GOAL_LABELS[goal["goal"]])))
+                       % (x + 3, label_y, _xml_text(goal_line["label"])))
         for lane, variant in enumerate(variants):
             lane_y = y0 + 7 + lane_h * lane + lane_h // 2
             colour = _xml_attr(colours[variant])

@@ -34,8 +34,9 @@ def group(summary, scenario, sites, variant):
     return found[0]
 
 
-def goal(summary, scenario, sites, name):
-    found = [g for g in summary["goals"] if (g["scenario"], g["sites"], g["goal"]) == (scenario, sites, name)]
+def goal(summary, scenario, sites, name, variant="playbook"):
+    found = [g for g in summary["goals"]
+             if (g["scenario"], g["sites"], g["goal"], g["variant"]) == (scenario, sites, name, variant)]
     assert len(found) == 1, summary["goals"]
     return found[0]
 
@@ -239,3 +240,135 @@ def test_a_cycle_without_its_variant_is_refused():
     del bad["variant"]
     with pytest.raises(ValueError, match="variant"):
         benchreport.summarize(results(bad))
+
+
+# The mitogen variant (the playbook with GENESYS_DR_MITOGEN=1) next to the playbook, at 2 and
+# 8 sites, planned and partition. By hand, disaster at 2 sites: playbook median 9, mitogen
+# median 6, runbook 5: ratios 1.8 (NOT MET) and 1.2 (met); at 8 sites: playbook 9.5 against
+# its own 9 at 2 sites = 1.06x (met), mitogen 7.5 against its own 6 = 1.25x (NOT MET; against
+# the playbook's 9 it would be met).
+MITOGEN = [
+    cycle("disaster", "playbook", 9.0, number=1, steps={"preflight": 3.0}),
+    cycle("disaster", "mitogen", 6.0, number=1, steps={"preflight": 1.0, "mitogen only": 0.2}),
+    cycle("disaster", "runbook", 5.0, number=1, steps={"dns": 9.0}),
+    cycle("disaster", "playbook", 9.5, sites=8),
+    cycle("disaster", "mitogen", 7.5, sites=8),
+    cycle("disaster", "runbook", 5.0, sites=8),
+    cycle("planned", "playbook", 5.0, limited={"site1": 3.0}),
+    cycle("planned", "mitogen", 4.0, limited={"site2": 6.0}),
+    cycle("partition", "playbook", 7.0),
+    cycle("partition", "mitogen", None, ok=False, error="mitogen: broken pipe"),
+]
+
+
+@pytest.mark.parametrize("scenario, sites, name, variant, value, verdict", [
+    ("disaster", 2, "rto_median", "playbook", 9.0, benchreport.NOT_MET),
+    ("disaster", 2, "rto_median", "mitogen", 6.0, benchreport.MET),
+    ("disaster", 2, "ratio", "playbook", 1.8, benchreport.NOT_MET),
+    ("disaster", 2, "ratio", "mitogen", 1.2, benchreport.MET),
+    ("disaster", 8, "scale", "playbook", 9.5 / 9.0, benchreport.MET),
+    ("disaster", 8, "scale", "mitogen", 1.25, benchreport.NOT_MET),
+    ("planned", 2, "limited", "playbook", 3.0, benchreport.MET),
+    ("planned", 2, "limited", "mitogen", 6.0, benchreport.NOT_MET),
+    ("partition", 2, "all_ok", "playbook", 0, benchreport.MET),
+    ("partition", 2, "all_ok", "mitogen", 1, benchreport.NOT_MET),
+    ("partition", 2, "rto_median", "mitogen", None, benchreport.NOT_MEASURED),
+])
+def test_each_goal_is_checked_against_each_playbook_like_variant(scenario, sites, name, variant, value, verdict):
+    found = goal(benchreport.summarize(results(*MITOGEN)), scenario, sites, name, variant)
+    assert found["value"] == (None if value is None else pytest.approx(value))
+    assert found["verdict"] == verdict, found
+    assert variant in found["text"].split(), found
+
+
+def test_the_playbooks_goals_do_not_change_when_mitogen_runs_beside_it():
+    alone = benchreport.summarize(results(*[c for c in MITOGEN if c["variant"] != "mitogen"]))
+    beside = benchreport.summarize(results(*MITOGEN))
+    # Only the limited-mode text gains the variant's name once another variant is checked.
+    keep = ("scenario", "sites", "goal", "limit", "value", "verdict", "detail", "line_s", "variant")
+    assert ([{k: g[k] for k in keep} for g in beside["goals"] if g["variant"] == "playbook"]
+            == [{k: g[k] for k in keep} for g in alone["goals"]])
+    assert {g["variant"] for g in alone["goals"]} == {"playbook"}
+
+
+def test_comparisons_keep_the_playbook_keys_and_add_each_variant():
+    summary = benchreport.summarize(results(*MITOGEN))
+    disaster = [c for c in summary["comparisons"] if (c["scenario"], c["sites"]) == ("disaster", 2)][0]
+    assert (disaster["playbook_median"], disaster["runbook_median"]) == (9.0, 5.0)
+    assert disaster["ratio"] == pytest.approx(1.8)
+    assert disaster["variants"]["playbook"] == {"median": 9.0, "ratio": pytest.approx(1.8)}
+    assert disaster["variants"]["mitogen"] == {"median": 6.0, "ratio": pytest.approx(1.2)}
+    assert summary["playbook_variants"] == ["playbook", "mitogen"]
+
+
+def test_where_the_time_goes_per_playbook_like_variant():
+    summary = benchreport.summarize(results(*MITOGEN))
+    entries = {(e["variant"]): e["steps"] for e in summary["steps"] if (e["scenario"], e["sites"]) == ("disaster", 2)}
+    assert sorted(entries) == ["mitogen", "playbook"]
+    assert [list(step) for step in entries["playbook"]] == [["preflight", 3.0]]
+    assert [list(step) for step in entries["mitogen"]] == [["preflight", 1.0], ["mitogen only", 0.2]]
+    text = benchreport.render_text(summary)
+    assert "Where the playbook's time goes: disaster 2 sites" in text
+    assert "Where the playbook's time goes (mitogen): disaster 2 sites" in text
+    markdown = benchreport.render_markdown(summary)
+    assert "### Where the playbook's time goes (mitogen): disaster, 2 sites" in markdown
+
+
+def test_text_and_markdown_give_mitogen_its_own_rows_and_goal_lines():
+    summary = benchreport.summarize(results(*MITOGEN))
+    text = benchreport.render_text(summary)
+    rows = [line.split() for line in text.splitlines() if line.startswith("disaster ")]
+    # runs, ok, median, min, max, p90, limited, ratio; playbook, mitogen, runbook in that order.
+    assert [row[:3] for row in rows[:3]] == [["disaster", "2", "playbook"], ["disaster", "2", "mitogen"],
+                                             ["disaster", "2", "runbook"]]
+    assert rows[0][3:] == ["1", "1", "9.00", "9.00", "9.00", "9.00", "-", "1.80x"]
+    assert rows[1][3:] == ["1", "1", "6.00", "6.00", "6.00", "6.00", "-", "1.20x"]
+    assert rows[2][-1] == "-"
+    goal_lines = [" ".join(line.split()) for line in text.splitlines() if "disaster 2 sites:" in line]
+    assert goal_lines == [
+        "NOT MET disaster 2 sites: playbook RTO median <= 8.0 s: 9.00 s, median of 1 ok run",
+        "NOT MET disaster 2 sites: playbook / runbook RTO median <= 1.5x: 1.80x (playbook 9.00 s / runbook 5.00 s)",
+        "met disaster 2 sites: mitogen RTO median <= 8.0 s: 6.00 s, median of 1 ok run",
+        "met disaster 2 sites: mitogen / runbook RTO median <= 1.5x: 1.20x (mitogen 6.00 s / runbook 5.00 s)"]
+    assert ("NOT MET disaster 8 sites: mitogen RTO median <= 1.2x the 2-site one: 1.25x (7.50 s against 6.00 s at "
+            "2 sites)") in [" ".join(line.split()) for line in text.splitlines()]
+    assert "partition 2 sites mitogen cycle 1: mitogen: broken pipe" in text
+    markdown = benchreport.render_markdown(summary).splitlines()
+    assert markdown[0] == "## Benchmark: RTO playbook and mitogen against runbook"
+    assert "| disaster | 2 | mitogen | 1 | 1 | 6.00 | 6.00 | 6.00 | 6.00 | - | 1.20x |" in markdown
+    assert "| **NOT MET** | planned | 2 | mitogen limited mode, max over sites of the median <= 5.0 s | 6.00 s at site2 |" \
+        in markdown
+
+
+def test_a_run_without_the_playbook_variant_checks_only_what_ran():
+    summary = benchreport.summarize(results(cycle("disaster", "mitogen", 6.0), cycle("disaster", "runbook", 5.0)))
+    assert [(g["variant"], g["goal"]) for g in summary["goals"]] == [("mitogen", "rto_median"), ("mitogen", "ratio")]
+    summary = benchreport.summarize(results(cycle("planned", "mitogen", 4.0, limited={"site1": 1.0})))
+    assert goal(summary, "planned", 2, "limited", "mitogen")["text"].startswith("mitogen limited mode")
+    # A run of the runbook alone still shows the playbook's goals, unmeasured, as before.
+    summary = benchreport.summarize(results(cycle("disaster", "runbook", 5.0)))
+    assert [(g["variant"], g["verdict"]) for g in summary["goals"]] == [("playbook", benchreport.NOT_MEASURED)] * 2
+
+
+def test_svg_draws_mitogen_in_its_own_colour_and_lane():
+    data = results(*MITOGEN)
+    root = ET.fromstring(benchreport.render_svg(data, benchreport.summarize(data)).encode("utf-8"))
+    colours = benchreport.VARIANT_COLOURS
+    assert len({colours["playbook"], colours["mitogen"], colours["runbook"]}) == 3
+    by_variant = {}
+    for circle in root.iter(SVG + "circle"):
+        variant = "".join(circle.itertext()).split(" cycle ", maxsplit=1)[0]
+        by_variant.setdefault(variant, set()).add((circle.get("stroke"), circle.get("cy")))
+    assert {stroke for stroke, _y in by_variant["mitogen"]} == {colours["mitogen"]}
+    # Each variant has a lane of its own: no two variants' dots at the same height.
+    heights = {variant: {y for _s, y in dots} for variant, dots in by_variant.items()}
+    assert not heights["mitogen"] & (heights["playbook"] | heights["runbook"])
+    legend = ["".join(node.itertext()) for node in root.iter(SVG + "text")]
+    assert "mitogen" in legend
+    title = "".join(root.find(SVG + "title").itertext())
+    assert title.startswith("RTO per run: playbook and mitogen against runbook")
+    # The shared RTO goal is one line; mitogen's own 8-site scale goal is a line with its name.
+    labels = [node for node in root.iter(SVG + "text") if node.get("fill") == "#c0002a"]
+    assert sum("".join(n.itertext()) == "mitogen 1.2x 2 sites" for n in labels) == 1
+    goal_titles = ["".join(line.itertext()) for line in root.iter(SVG + "line") if line.get("stroke-dasharray")]
+    assert "playbook RTO median <= 8.0 s; mitogen RTO median <= 8.0 s" in goal_titles
