@@ -5,10 +5,15 @@ independent client at every site that keeps a master (every DR site in a planned
 the surviving ones otherwise) that tries a write through its site's proxy every 100 ms,
 injects the fault of the scenario (disaster: `labctl fault site-loss` of the main;
 partition: `labctl fault partition` of the main; planned: none), and then recovers one of
-two ways:
+these ways (the variants):
 
 - playbook: `ansible-playbook failover.yml` (disaster and partition: confirmed by naming the
-  lost site; planned: `failover_mode=planned`);
+  lost site; planned: `failover_mode=planned`), on plain SSH;
+- mitogen (opt-in, `--variants playbook mitogen runbook`): exactly the playbook variant, but
+  every ansible-playbook of the cycle (normal.yml as well as failover.yml) runs with
+  GENESYS_DR_MITOGEN=1, so that the collection's fail_stop strategy runs on Mitogen. The
+  other variants run with that variable removed, whatever the operator's shell has set, so
+  that the "playbook" numbers are always plain SSH;
 - runbook: the same steps as a bare script would do them, with no checks, no lock, no report.
   Planned only, first: stop the main's master applications (backup first) and revoke the
   client write access on its Configuration Database (one ssh, one SQL session), then wait
@@ -19,14 +24,15 @@ two ways:
   Configuration Server primary then backup through their run.sh (one ssh session), SIGHUP
   the proxies site by site (one ssh each).
 
-Variants alternate cycle by cycle (interleaved) so that the load of the machine hits both
-alike. RTO = from the start of the recovery to the first write acknowledged through a
+Variants alternate cycle by cycle (interleaved, in the order given to --variants; the default
+is playbook then runbook) so that the load of the machine hits them alike. RTO = from the start of the recovery to the first write acknowledged through a
 surviving site's proxy, as that client saw it (the end of the acknowledged attempt). In a
 planned failover the clients' writes go on being acknowledged until the main's masters stop:
 there the RTO ends at the first write acknowledged after a refused one, and a site's limited
 mode is its time from the first refused write to the next acknowledged one.
 
-python -m genesys_lab.bench [--cycles N] [--scenario disaster|partition|planned] [--sites N] [--variants ...]
+python -m genesys_lab.bench [--cycles N] [--scenario disaster|partition|planned] [--sites N]
+                           [--variants playbook|mitogen|runbook ...]
 """
 import argparse
 import json
@@ -48,21 +54,38 @@ LAB_DIR = os.path.join(TOP, "tests", "lab")
 LABCTL = [sys.executable, os.path.join(LAB_DIR, "labctl")]
 PROBE_INTERVAL = 0.1
 MASTER_ORDER = ("scs_message_server", "master_scs", ("master_cs", "primary"), ("master_cs", "backup"))
+VARIANTS = ("playbook", "mitogen", "runbook")
+DEFAULT_VARIANTS = ("playbook", "runbook")
+# The variants that recover with failover.yml (the others run a script).
+PLAYBOOK_VARIANTS = ("playbook", "mitogen")
+# The collection's opt-in switch that puts its fail_stop strategy on Mitogen.
+MITOGEN_ENV = "GENESYS_DR_MITOGEN"
 
 
 def _log(msg):
     print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
 
 
-def _env(report_dir):
-    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, "ansible.cfg"), GENESYS_DR_REPORT_DIR=report_dir)
+def playbook_env(variant, report_dir, base=None):
+    """The environment of an ansible-playbook run of the variant's cycle: base (default
+    os.environ) with the lab's ansible.cfg and report directory, and GENESYS_DR_MITOGEN set
+    for the mitogen variant only; removed otherwise, so that an operator's shell setting
+    cannot turn the plain-SSH numbers into Mitogen ones."""
+    if variant not in VARIANTS:
+        raise ValueError("unknown variant %r (known: %s)" % (variant, ", ".join(VARIANTS)))
+    env = dict(os.environ if base is None else base, ANSIBLE_CONFIG=os.path.join(TOP, "ansible.cfg"),
+               GENESYS_DR_REPORT_DIR=report_dir)
+    env.pop(MITOGEN_ENV, None)
+    if variant == "mitogen":
+        env[MITOGEN_ENV] = "1"
+    return env
 
 
-def _playbook(name, extra, report_dir, log):
+def _playbook(name, extra, variant, report_dir, log):
     cmd = [os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", "lab"),
            os.path.join(TOP, "playbooks", name)] + list(extra)
     with open(log, "w") as f:
-        rc = subprocess.call(cmd, cwd=TOP, env=_env(report_dir), stdout=f, stderr=subprocess.STDOUT)
+        rc = subprocess.call(cmd, cwd=TOP, env=playbook_env(variant, report_dir), stdout=f, stderr=subprocess.STDOUT)
     if rc != 0:
         raise LabError("%s %s failed (rc=%d); see %s" % (name, " ".join(extra), rc, log))
 
@@ -316,7 +339,7 @@ def cycle(args, variant, n, out_dir):
         secrets = lab.load_secrets()
         lost = topo.site(topo.main_site)
         survivor = [s for s in topo.dr_sites if s.name != lost.name][0]
-        _playbook("normal.yml", [], cycle_dir, os.path.join(cycle_dir, "normal.log"))
+        _playbook("normal.yml", [], variant, cycle_dir, os.path.join(cycle_dir, "normal.log"))
         planned = args.scenario == "planned"
         since = time.time()
         client_sites = [s for s in topo.dr_sites if planned or s.name != lost.name]
@@ -328,10 +351,10 @@ def cycle(args, variant, n, out_dir):
             lab.fault("site-loss" if args.scenario == "disaster" else args.scenario, lost.name)
             time.sleep(1.0)
         started = time.time()
-        if variant == "playbook":
+        if variant in PLAYBOOK_VARIANTS:
             extra = (["-e", "failover_mode=planned"] if planned else
                      ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % lost.name])
-            _playbook("failover.yml", extra, cycle_dir, os.path.join(cycle_dir, "failover.log"))
+            _playbook("failover.yml", extra, variant, cycle_dir, os.path.join(cycle_dir, "failover.log"))
             result["wall_s"] = round(time.time() - started, 3)
             result["steps"] = _report_steps(cycle_dir)
         else:
@@ -365,16 +388,25 @@ def _ansible_core():
         return None
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="bench", description="failover.yml against a bare runbook, interleaved cycles")
     parser.add_argument("--cycles", type=int, default=5, help="cycles per variant (default 5)")
     parser.add_argument("--scenario", choices=["disaster", "partition", "planned"], default="disaster")
     parser.add_argument("--sites", type=int, default=2)
-    parser.add_argument("--variants", nargs="+", choices=["playbook", "runbook"], default=["playbook", "runbook"])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(DEFAULT_VARIANTS),
+                        help="interleaved in this order (default: %s); mitogen is the playbook with %s=1"
+                        % (" ".join(DEFAULT_VARIANTS), MITOGEN_ENV))
     parser.add_argument("--out", default=None, help="directory of the results (default reports/bench-<time>)")
     args = parser.parse_args(argv)
     if args.cycles < 1 or not 2 <= args.sites <= 8:
         parser.error("--cycles must be >= 1 and --sites between 2 and 8")
+    if len(set(args.variants)) != len(args.variants):
+        parser.error("--variants names a variant twice")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
     out_dir = args.out or os.path.join(TOP, "reports", "bench-%s" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     os.makedirs(out_dir, exist_ok=True)
     results = dict(machine=dict(host=platform.node(), cpus=os.cpu_count(), load_at_start=list(os.getloadavg()),
