@@ -23,7 +23,7 @@ description:
     down); those never stop the playbook.
   - Opt-in acceleration. With the environment variable E(GENESYS_DR_MITOGEN=true) on the
     controller, the same strategy runs its tasks through Mitogen for Ansible (the C(mitogen)
-    Python package, which must be installed in the controller's Python): one persistent
+    Python package, which must be installed in the controller's Python), with one persistent
     Python interpreter per host instead of a new one per task. The fail-stop rule above is
     unchanged. A value that is not a boolean, or Mitogen missing, stops the run before its
     first task with a message that says so. Unset or false, the strategy is plain
