@@ -313,8 +313,10 @@ def runbook(topo, lost, survivor, secrets, planned=False):
 
 # -- one cycle ----------------------------------------------------------------------------
 
-def _report_steps(report_dir):
-    """Step durations of the newest failover report written by the playbook."""
+def _report_steps(report_dir, variant):
+    """Step durations of the newest failover report written by the playbook. The report
+    must say the variant's task runner ran it (Mitogen for mitogen, Ansible's own otherwise):
+    a number measured on the other one would be booked under the wrong name."""
     newest = None
     for name in sorted(os.listdir(report_dir)):
         if name.startswith("failover-") and name.endswith(".json"):
@@ -323,6 +325,10 @@ def _report_steps(report_dir):
         return {}
     with open(newest) as f:
         report = json.load(f)
+    expected = "mitogen" if variant == "mitogen" else "ansible"
+    if report.get("task_runner") != expected:
+        raise LabError("the %s variant's failover ran on task runner %r, not %r (see %s)" % (
+            variant, report.get("task_runner"), expected, newest))
     return dict((s["name"], s["duration"]) for s in report.get("steps", []) if "name" in s and "duration" in s)
 
 
@@ -356,7 +362,7 @@ def cycle(args, variant, n, out_dir):
                      ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % lost.name])
             _playbook("failover.yml", extra, variant, cycle_dir, os.path.join(cycle_dir, "failover.log"))
             result["wall_s"] = round(time.time() - started, 3)
-            result["steps"] = _report_steps(cycle_dir)
+            result["steps"] = _report_steps(cycle_dir, variant)
         else:
             result["steps"] = runbook(topo, lost, survivor, secrets, planned=planned)
             result["wall_s"] = round(time.time() - started, 3)

@@ -25,9 +25,10 @@ with open(os.path.join(report_dir, "calls.jsonl"), "a") as calls:
                             "mitogen": os.environ.get("%s"), "ansible_config": os.environ.get("ANSIBLE_CONFIG")}) + "\\n")
 if sys.argv[3].endswith("failover.yml"):
     with open(os.path.join(report_dir, "failover-20250301T100000.json"), "w") as report:
-        json.dump({"steps": [{"name": "switch DNS", "duration": 0.25}, {"name": "start masters", "duration": 1.5}]},
-                  report)
-""" % (sys.executable, MITOGEN)
+        json.dump({"steps": [{"name": "switch DNS", "duration": 0.25}, {"name": "start masters", "duration": 1.5}],
+                   "task_runner": os.environ.get("FAKE_TASK_RUNNER") or
+                   ("mitogen" if os.environ.get("%s") == "1" else "ansible")}, report)
+""" % (sys.executable, MITOGEN, MITOGEN)
 
 
 @pytest.fixture
@@ -127,6 +128,17 @@ def test_a_cycle_of_each_variant(fake_top, tmp_path, monkeypatch, variant, mitog
         assert ran_runbook == []
     else:
         assert result["steps"] == {"DB": 0.1} and len(ran_runbook) == 1
+
+
+@pytest.mark.parametrize("variant, runner", [("playbook", "mitogen"), ("mitogen", "ansible")])
+def test_a_cycle_whose_report_names_the_other_task_runner_fails(fake_top, tmp_path, monkeypatch, variant, runner):
+    """The run report, not the environment the bench set, decides what a number measured."""
+    monkeypatch.setenv("FAKE_TASK_RUNNER", runner)
+    fake_lab(monkeypatch)
+    args = types.SimpleNamespace(scenario="planned", sites=2)
+    result = bench.cycle(args, variant, 1, str(tmp_path / "out"))
+    assert not result["ok"]
+    assert "ran on task runner %r" % runner in result["error"]
 
 
 def test_variants_are_interleaved_in_the_order_given(fake_top, tmp_path, monkeypatch, capsys):
