@@ -27,9 +27,23 @@ class LinkError(Exception):
 
 
 class _Waiter:
-    def __init__(self):
+    """One request's reply (None: the link was lost first).
+
+    notify, an Event shared with other sources of work, is set too when the waiter is
+    done, so its owner can wait for the reply and for those others at the same time.
+    """
+
+    def __init__(self, notify=None):
         self.done = threading.Event()
         self.reply = None
+        self._notify = notify
+
+    def finish(self, reply):
+        self.reply = reply
+        # done before notify: an owner woken by notify finds done already set.
+        self.done.set()
+        if self._notify is not None:
+            self._notify.set()
 
 
 class MasterLink:
@@ -51,19 +65,27 @@ class MasterLink:
         self._on_lost = on_lost
         threading.Thread(target=self._read_loop, name="master " + self.address, daemon=True).start()
 
-    def request(self, message, timeout):
-        waiter = _Waiter()
+    def send(self, message, notify=None):
+        """Send a request without waiting for its reply; the waiter that will hold it."""
+        waiter = _Waiter(notify)
         with self._lock:
             if self.lost_reason is not None:
                 raise LinkError(self.lost_reason)
             # Queued and sent under one lock, so queue order is wire order.
             self._pending.append(waiter)
             self._conn.send(message)
+        return waiter
+
+    def request(self, message, timeout):
+        waiter = self.send(message)
         if not waiter.done.wait(timeout):
-            raise LinkError("no reply from %s within %s s" % (self.address, timeout))
+            raise LinkError(self.no_reply(timeout))
         if waiter.reply is None:
             raise LinkError(self.lost_reason)
         return waiter.reply
+
+    def no_reply(self, timeout):
+        return "no reply from %s within %s s" % (self.address, timeout)
 
     def close(self, reason):
         with self._lock:
@@ -84,15 +106,14 @@ class MasterLink:
                 with self._lock:
                     waiter = self._pending.popleft() if self._pending else None
                 if waiter is not None:
-                    waiter.reply = message
-                    waiter.done.set()
+                    waiter.finish(message)
         except protocol.ProtocolError as exc:
             reason = "bad message from the master: %s" % exc.message
         self.close(reason)
         with self._lock:
             pending, self._pending = self._pending, collections.deque()
         for waiter in pending:
-            waiter.done.set()
+            waiter.finish(None)
         self._on_lost(self)
 
 
@@ -213,21 +234,44 @@ class CSProxy(App):
         return reply
 
     def _supervise(self, link):
-        """Heartbeat the master until the link is lost; True: reconnect at once."""
+        """Heartbeat the master until the link is lost; True: reconnect at once.
+
+        One wait serves the heartbeat and the SIGHUP (or stop): the ping's reply is
+        signalled through _wake as well, so a SIGHUP is acted on at once even while a
+        ping to a master that no longer answers is outstanding, as a real, event-driven
+        proxy does (its ADDP to a dead peer holds back no other event).
+        """
         reconnect_now = False
+        ping = None
+        # Until the next ping is sent, or, with a ping outstanding, until it times out.
+        deadline = time.monotonic() + self.heartbeat_interval
         while not self.stopping.is_set() and link.lost_reason is None:
-            if self._wake.wait(self.heartbeat_interval):
-                self._wake.clear()
-                if self._hup and link.lost_reason is None:
-                    self._hup = False
-                    reconnect_now = self._master_moved(link)
-                    if reconnect_now:
-                        link.close("master name %s no longer resolves to %s" % (self.cs_host, link.ip))
+            if ping is not None and ping.done.is_set():
+                # Answered (a lost link ends the loop through lost_reason instead).
+                ping = None
+                deadline = time.monotonic() + self.heartbeat_interval
                 continue
-            try:
-                link.request({"op": "ping"}, self.heartbeat_timeout)
-            except LinkError as exc:
-                link.close("heartbeat: %s" % exc)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if ping is not None:
+                    link.close("heartbeat: %s" % link.no_reply(self.heartbeat_timeout))
+                    continue
+                try:
+                    ping = link.send({"op": "ping"}, notify=self._wake)
+                except LinkError as exc:
+                    link.close("heartbeat: %s" % exc)
+                deadline = time.monotonic() + self.heartbeat_timeout
+                continue
+            if not self._wake.wait(remaining):
+                continue
+            # Cleared before the checks above and below run again, so a reply or a
+            # SIGHUP that comes after this point sets it anew and is not missed.
+            self._wake.clear()
+            if self._hup and link.lost_reason is None:
+                self._hup = False
+                reconnect_now = self._master_moved(link)
+                if reconnect_now:
+                    link.close("master name %s no longer resolves to %s" % (self.cs_host, link.ip))
         with self._cache_lock:
             self._link = None
         if not self.stopping.is_set():

@@ -1,8 +1,10 @@
 """Configuration Server Proxy: limited mode, heartbeat, SIGHUP, name resolution."""
 
+import json
 import signal
 import socket
 import threading
+import time
 
 from conftest import SITE, confserv_sections, free_port, mode_is, proxy_sections, wait_for
 from genesys_sim.proxy import CSProxy
@@ -111,3 +113,139 @@ def test_sighup_moves_the_proxy_to_the_address_the_master_name_now_has(pg, insta
         proxy.stop("test over")
     wait_for(lambda: not [t for t in threading.enumerate() if t.name.startswith("master 127.0.0.")], 3,
              "the proxy's connection threads to end")
+
+
+class SilentMaster:
+    """A master on 127.0.0.1:port that sets the proxy up (hello, subscribe, list) and then
+    never answers a ping: a host that is gone while its socket stays open, as when its
+    packets are dropped. Records when the first ping arrived and when the proxy hung up."""
+
+    def __init__(self, port):
+        self._listener = socket.create_server(("127.0.0.1", port))
+        self.ping_received = threading.Event()
+        self.ping_at = None
+        self.closed = threading.Event()
+        self.closed_at = None
+        self._conns = []
+        threading.Thread(target=self._serve, name="silent master", daemon=True).start()
+
+    def _serve(self):
+        try:
+            sock = self._listener.accept()[0]
+        except OSError:
+            return  # closed by the test before the proxy connected
+        self._conns.append(sock)
+        try:
+            with sock.makefile("rb") as reader:
+                for line in reader:
+                    op = json.loads(line)["op"]
+                    if op == "ping":
+                        if not self.ping_received.is_set():
+                            self.ping_at = time.monotonic()
+                            self.ping_received.set()
+                        continue
+                    reply = {"ok": True, "objects": []} if op == "list" else {"ok": True}
+                    sock.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+        except (OSError, ValueError):
+            return  # closed by the test: not the proxy hanging up
+        self.closed_at = time.monotonic()
+        self.closed.set()
+
+    def close(self):
+        self._listener.close()
+        for sock in self._conns:
+            sock.close()
+
+
+def in_process_proxy(sim, port, heartbeat_timeout):
+    sections = proxy_sections(free_port(), reconnect_interval=60)
+    sections["proxy"]["heartbeat_timeout"] = heartbeat_timeout
+    proxy = CSProxy("ut_in_process_proxy", FakeResolver.NAME, port, sim.write_config("PX", sections))
+    proxy.start()
+    return proxy
+
+
+def proxy_log(proxy):
+    with open(proxy.log.path, encoding="utf-8") as log:
+        return log.read()
+
+
+def test_sighup_during_an_unanswered_heartbeat_moves_the_proxy_at_once(pg, installed, sim, monkeypatch):
+    heartbeat_timeout = 30
+    port = free_port()
+    silent = SilentMaster(port)
+    new = start_master(sim, pg, port=port, name="CS_New", listen_host="127.0.0.2")
+    resolver = FakeResolver(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    resolver.address = "127.0.0.1"
+    proxy = in_process_proxy(sim, port, heartbeat_timeout)
+    try:
+        assert proxy.status()["master"] == "127.0.0.1:%d" % port
+        assert silent.ping_received.wait(10), "the proxy never pinged the master"
+
+        resolver.address = "127.0.0.2"
+        proxy.on_sighup()
+        # The unanswered ping would end the link only after heartbeat_timeout: being
+        # connected to the new master well before that means the SIGHUP did it.
+        wait_for(lambda: proxy.status()["master"] == "127.0.0.2:%d" % port, heartbeat_timeout / 3,
+                 "the move to the new address while the heartbeat is outstanding")
+        assert proxy.status()["mode"] == "normal"
+        assert new.status()["clients"] == 1
+        assert silent.closed.wait(10), "the proxy kept its connection to the silent master"
+        log = proxy_log(proxy)
+        assert "Std 22010 %s resolves to 127.0.0.2; connected to 127.0.0.1:%d" % (FakeResolver.NAME, port) in log
+        assert ("lost (master name %s no longer resolves to 127.0.0.1)" % FakeResolver.NAME) in log
+        assert "lost (heartbeat" not in log
+        reply = proxy.handle(None, {"op": "put", "type": "CfgHost", "name": "ut_moved_at_once", "data": {}})
+        assert reply["ok"], reply
+    finally:
+        proxy.stop("test over")
+        silent.close()
+
+
+def test_sighup_with_an_unchanged_answer_leaves_the_unanswered_heartbeat_to_end_the_link(sim, monkeypatch):
+    heartbeat_timeout = 2
+    port = free_port()
+    silent = SilentMaster(port)
+    resolver = FakeResolver(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    resolver.address = "127.0.0.1"
+    proxy = in_process_proxy(sim, port, heartbeat_timeout)
+    try:
+        assert silent.ping_received.wait(10), "the proxy never pinged the master"
+        proxy.on_sighup()
+        wait_for(lambda: mode_is(proxy, "limited"), heartbeat_timeout + 10, "the heartbeat to end the link")
+        log = proxy_log(proxy)
+        resolved = "Std 22010 %s resolves to 127.0.0.1; connected to 127.0.0.1:%d" % (FakeResolver.NAME, port)
+        lost = ("Alarm 22002 Connection to master Configuration Server 127.0.0.1:%d lost (heartbeat: no reply"
+                " from 127.0.0.1:%d within %s s)" % (port, port, float(heartbeat_timeout)))
+        assert resolved in log, "the SIGHUP was not handled while the ping was outstanding"
+        assert lost in log
+        assert log.index(resolved) < log.index(lost)
+        assert "no longer resolves" not in log
+        assert silent.closed.wait(10), "the proxy kept its connection to the silent master"
+        # Counted from when the ping reached the master (a little after it was sent); the
+        # SIGHUP came right after that, so a link it had ended would have closed at once.
+        assert silent.closed_at - silent.ping_at >= heartbeat_timeout / 2
+    finally:
+        proxy.stop("test over")
+        silent.close()
+
+
+def test_stop_during_an_unanswered_heartbeat_ends_the_link_thread_at_once(sim, monkeypatch):
+    heartbeat_timeout = 30
+    port = free_port()
+    silent = SilentMaster(port)
+    resolver = FakeResolver(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    resolver.address = "127.0.0.1"
+    proxy = in_process_proxy(sim, port, heartbeat_timeout)
+    try:
+        assert silent.ping_received.wait(10), "the proxy never pinged the master"
+        proxy.stop("test over")
+        manager = proxy._manager  # pylint: disable=protected-access
+        manager.join(heartbeat_timeout / 3)
+        assert not manager.is_alive(), "the master-link thread still waits for the ping's reply"
+        assert silent.closed.wait(10), "the proxy kept its connection to the silent master"
+    finally:
+        silent.close()
