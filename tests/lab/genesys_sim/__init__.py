@@ -108,8 +108,10 @@ a server that refuses ``hello`` (backup_mode, no_write_access) counts as unavail
 Connected: hello, subscribe, list (subscribing first means no change can fall between
 the snapshot and the notifications), then a ping every heartbeat_interval. EOF or a
 ping unanswered within heartbeat_timeout: limited mode; retried every
-reconnect_interval, at once on SIGHUP. SIGHUP while connected: re-resolve; if the
-current master address is no longer in the answer, disconnect and reconnect at once.
+reconnect_interval, at once on SIGHUP. SIGHUP while connected (even with a ping still
+unanswered: like the real, event-driven proxy, an outstanding heartbeat does not hold it
+back): re-resolve at once; if the current master address is no longer in the answer,
+disconnect and reconnect at once.
 Reads (get, list) come from the cache in any mode. Writes are forwarded and the
 master's reply relayed; in limited mode they are refused with ``limited_mode``; a write
 whose connection to the master broke before the reply gets ``master_lost`` (outcome
