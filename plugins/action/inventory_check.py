@@ -13,6 +13,7 @@ __metaclass__ = type
 import os
 import re
 import stat
+import sys
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleError, AnsibleUndefinedVariable
@@ -24,6 +25,12 @@ STAGES = ('unresolved_deployment', 'unresolved_host', 'deployment_types', 'host_
           'tsig_algorithm', 'host', 'agree', 'applist', 'app', 'components')
 
 UNDEFINED = object()
+
+# With GENESYS_DR_MITOGEN the tasks run through Mitogen, whose own SSH keepalive (30 s x 10 by
+# default) comes before the ServerAlive options of ansible_ssh_common_args and so wins: a host
+# lost under an open connection would hold a step for 5 minutes. Its keepalive must be set on
+# every host the run logs into, and detect a lost host within this many seconds.
+MITOGEN_KEEPALIVE_MAX_S = 10
 
 SUPPLY = ('supply it - run with --ask-vault-pass or --vault-id <label>@<source> (under AWX / Automation Platform: add '
           'the vault credential, or the credential that injects the value, to the job template)')
@@ -172,6 +179,15 @@ class ActionModule(ActionBase):
     def _kinds(self, host):
         return ((['management'] if host in self._group('management_hosts') else [])
                 + (['proxy'] if host in self._group('proxy_hosts') else []))
+
+    @staticmethod
+    def _on_mitogen():
+        # The fail_stop strategy imported it: this run's tasks go through Mitogen.
+        return 'ansible_mitogen.strategy' in sys.modules
+
+    def _logged_into(self):
+        # The hosts a procedure opens SSH connections to (DNS servers are only queried).
+        return self._group('db_hosts') + self._group('management_hosts') + self._group('proxy_hosts')
 
     def _app_hosts(self):
         apps = self._group('management_hosts') + self._group('proxy_hosts')
@@ -370,6 +386,16 @@ class ActionModule(ActionBase):
                 (_is_str(address) and any(re.match(p[k], address) for k in ('ipv4', 'ipv6')),
                  "genesys_host_address (%s) must be the host's IP address" % _text(address, 'not set')),
             ]
+            if self._on_mitogen() and name in self._logged_into():
+                interval, count = host.get('mitogen_ssh_keepalive_interval'), host.get('mitogen_ssh_keepalive_count')
+                checks.append((
+                    all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (interval, count))
+                    and interval * count <= MITOGEN_KEEPALIVE_MAX_S,
+                    'mitogen_ssh_keepalive_interval (%s) and mitogen_ssh_keepalive_count (%s) must be positive integers '
+                    'whose product is at most %d s: the run goes through Mitogen (GENESYS_DR_MITOGEN), whose own keepalive '
+                    '(30 s x 10 unless set) overrides the ServerAlive options of ansible_ssh_common_args, so a lost host '
+                    'would hold a step for minutes; set them like those options (e.g. 1 and 2)'
+                    % (_text(interval, 'not set'), _text(count, 'not set'), MITOGEN_KEEPALIVE_MAX_S)))
             if name in self._group('db_hosts'):
                 password = host.get('genesys_db_admin_password')
                 checks.append((_is_str(password) and len(password) > 0,

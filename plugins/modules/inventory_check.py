@@ -18,13 +18,20 @@ description:
   - The checks run in stages, in the order they depend on each other - values that refer to an undefined
     variable (a vault not loaded) for the deployment, then per host; the deployment-wide values, then the
     host values against the types of the role's C(inventory) entry point; the deployment-wide values and
-    the groups; the TSIG key file; each host's site and address; host and controller agreeing on the
+    the groups; the TSIG key file; each host's site and address (and, on a run through Mitogen, the
+    Mitogen SSH keepalive of each host it logs into, see below); host and controller agreeing on the
     deployment-wide values; the applications of management and proxy hosts. The first stage with a
     problem stops the check; the later stages are not evaluated (they would read values already known bad).
   - A stage's problems are one line per host (one line for the deployment), each starting with
     C(Inventory check failed for) and the host, and ending with C(Nothing was changed.)
   - Secret values (C(genesys_db_admin_password), the TSIG secret) are tested, never put into a message or
     the result; only the algorithm names are read from the key file.
+  - When the run's tasks go through Mitogen (E(GENESYS_DR_MITOGEN=true), the C(genesys_dr.framework.fail_stop)
+    strategy), every DB, management and proxy host must set C(mitogen_ssh_keepalive_interval) and
+    C(mitogen_ssh_keepalive_count) to positive integers whose product is at most 10 (seconds). Mitogen's
+    own keepalive (30 s times 10 unless set) comes before the C(ServerAlive) options of
+    C(ansible_ssh_common_args) and wins, so a host lost under an open connection would hold a step for
+    minutes.
   - This is an action plugin; it runs on the controller only.
 attributes:
   check_mode:

@@ -577,3 +577,51 @@ def test_example_shares_no_name_address_port_or_zone_with_the_lab():
     assert not {deployment['genesys_main_site'], deployment['genesys_secondary_site']} & {'site1', 'site2'}
     ports = {int(p) for p in re.findall(r'port: (\d+)', hosts_text)} | {deployment['genesys_db_port']}
     assert not ports & {2020, 2021, 2030, 2031, 4900, 4910, 5000, 5001, 5432}, ports
+
+
+# A run through Mitogen (GENESYS_DR_MITOGEN=true) needs Mitogen's own SSH keepalive on every
+# host it logs into: Mitogen's default (30 s x 10) comes before ansible_ssh_common_args.
+MITOGEN_PREFLIGHT = '''
+- name: Preflight under the procedures' strategy
+  hosts: all
+  gather_facts: false
+  strategy: genesys_dr.framework.fail_stop
+  tasks:
+    - name: Preflight
+      ansible.builtin.include_role:
+        name: genesys_dr.framework.preflight
+'''
+
+
+@pytest.mark.parametrize('mitogen, keepalive, refused', [
+    ('true', True, False),
+    ('true', False, True),
+    ('false', False, False),
+])
+def test_a_mitogen_run_needs_a_bounded_mitogen_keepalive(tmp_path, mitogen, keepalive, refused):
+    inventory = tmp_path / 'inventory'
+    shutil.copytree(EXAMPLE, str(inventory))
+    connection = inventory / 'group_vars' / 'all' / 'connection.yml'
+    text = connection.read_text()
+    assert 'mitogen_ssh_keepalive_count: 2' in text
+    if not keepalive:
+        connection.write_text(re.sub(r'^mitogen_ssh_keepalive_\w+: .*$', '', text, flags=re.M))
+    playbook = tmp_path / 'preflight.yml'
+    playbook.write_text(MITOGEN_PREFLIGHT)
+    env = dict(_env(tmp_path), GENESYS_DR_MITOGEN=mitogen)
+    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', str(inventory), str(playbook),
+                           '-e', 'genesys_tsig_key_file=%s' % _tsig_key(tmp_path), '-e', '@' + VAULT_EXAMPLE],
+                          cwd=TOP, env=env, capture_output=True, text=True, timeout=120, check=False)
+    if not refused:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert any(ran.startswith('Sort hosts by their DR role') for ran in _tasks_run(proc.stdout)), proc.stdout
+        return
+    assert proc.returncode != 0, proc.stdout
+    assert _tasks_run(proc.stdout)[-1].startswith(CHECK), proc.stdout
+    text = ' '.join(proc.stdout.split())
+    assert HOST in text
+    # Every host the procedures log into is named; the DNS servers (never logged into) are not.
+    for host in ('east-cfgdb-01', 'east-mgmt-01', 'west-app-01', 'north-app-01'):
+        assert re.search(r'Inventory check failed for %s\b.{0,400}?mitogen_ssh_keepalive_interval \(not set\)' % host,
+                         text), host
+    assert 'Inventory check failed for hq-ns-01' not in text and 'Inventory check failed for east-ns-01' not in text
