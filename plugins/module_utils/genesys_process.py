@@ -23,6 +23,8 @@ import sys
 import time
 
 PROC = '/proc'
+# How long run_bounded waits for the processes of a session it killed to be gone.
+KILL_SETTLE_SECONDS = 5.0
 
 TCP_STATES = {
     1: 'ESTABLISHED',
@@ -416,7 +418,20 @@ def run_bounded(command, cwd, env, output_path, timeout):
         except OSError:
             pass
         process.wait()
+        # SIGKILL is delivered when a process is next scheduled: on a loaded host a member of
+        # the session can still be listed as running for a moment. Return once none is.
+        wait_for(lambda: not session_members(process.pid), KILL_SETTLE_SECONDS, interval=0.02)
         return None
+
+
+def session_members(session, proc=PROC):
+    """Live (not zombie) processes of a session."""
+    members = []
+    for pid in list_pids(proc):
+        info = read_process(pid, proc)
+        if info is not None and info.session == session:
+            members.append(info)
+    return members
 
 
 def tail_text(path, offset=0, max_lines=20, max_bytes=4096):

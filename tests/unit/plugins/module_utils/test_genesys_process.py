@@ -306,6 +306,21 @@ def test_run_bounded_returns_code_and_kills_a_hung_command(tmp_path):
     assert not [p for p in gp.find_processes(match_argv=lambda argv: argv == ['sleep', '30']) if p.session == shell]
 
 
+def test_session_members_lists_the_live_processes_of_a_session(tmp_path):
+    process = gp.start_detached('sleep 30 & sleep 31 & wait', str(tmp_path), dict(os.environ), str(tmp_path / 'out'))
+    try:
+        def sleeps():
+            found = [p for p in gp.session_members(process.pid) if p.argv[:1] == ['sleep']]
+            return found if len(found) == 2 else None
+        members = gp.wait_for(sleeps, 10, interval=0.02)
+        assert sorted(p.argv for p in members) == [['sleep', '30'], ['sleep', '31']]
+        assert all(p.session == process.pid for p in members)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert gp.wait_for(lambda: not gp.session_members(process.pid), 10, interval=0.02)
+
+
 def test_tail_text_and_newest_file(tmp_path):
     older = tmp_path / 'a.log'
     newer = tmp_path / 'b.log'
