@@ -1,5 +1,6 @@
 """Configuration Server Proxy: limited mode, heartbeat, SIGHUP, name resolution."""
 
+import contextlib
 import json
 import signal
 import socket
@@ -170,11 +171,13 @@ def proxy_log(proxy):
         return log.read()
 
 
-def test_sighup_during_an_unanswered_heartbeat_moves_the_proxy_at_once(pg, installed, sim, monkeypatch):
-    heartbeat_timeout = 30
+@contextlib.contextmanager
+def proxy_pinging_a_silent_master(sim, monkeypatch, heartbeat_timeout):
+    """An in-process proxy connected to a master that answered the set-up but answers no
+    ping, the master name resolving to it: (proxy, silent master, resolver, port) once the
+    first ping is out. Both are stopped at the end."""
     port = free_port()
     silent = SilentMaster(port)
-    new = start_master(sim, pg, port=port, name="CS_New", listen_host="127.0.0.2")
     resolver = FakeResolver(socket.getaddrinfo)
     monkeypatch.setattr(socket, "getaddrinfo", resolver)
     resolver.address = "127.0.0.1"
@@ -182,7 +185,17 @@ def test_sighup_during_an_unanswered_heartbeat_moves_the_proxy_at_once(pg, insta
     try:
         assert proxy.status()["master"] == "127.0.0.1:%d" % port
         assert silent.ping_received.wait(10), "the proxy never pinged the master"
+        yield proxy, silent, resolver, port
+    finally:
+        if not proxy.stopping.is_set():
+            proxy.stop("test over")
+        silent.close()
 
+
+def test_sighup_during_an_unanswered_heartbeat_moves_the_proxy_at_once(pg, installed, sim, monkeypatch):
+    heartbeat_timeout = 30
+    with proxy_pinging_a_silent_master(sim, monkeypatch, heartbeat_timeout) as (proxy, silent, resolver, port):
+        new = start_master(sim, pg, port=port, name="CS_New", listen_host="127.0.0.2")
         resolver.address = "127.0.0.2"
         proxy.on_sighup()
         # The unanswered ping would end the link only after heartbeat_timeout: being
@@ -198,21 +211,11 @@ def test_sighup_during_an_unanswered_heartbeat_moves_the_proxy_at_once(pg, insta
         assert "lost (heartbeat" not in log
         reply = proxy.handle(None, {"op": "put", "type": "CfgHost", "name": "ut_moved_at_once", "data": {}})
         assert reply["ok"], reply
-    finally:
-        proxy.stop("test over")
-        silent.close()
 
 
 def test_sighup_with_an_unchanged_answer_leaves_the_unanswered_heartbeat_to_end_the_link(sim, monkeypatch):
     heartbeat_timeout = 2
-    port = free_port()
-    silent = SilentMaster(port)
-    resolver = FakeResolver(socket.getaddrinfo)
-    monkeypatch.setattr(socket, "getaddrinfo", resolver)
-    resolver.address = "127.0.0.1"
-    proxy = in_process_proxy(sim, port, heartbeat_timeout)
-    try:
-        assert silent.ping_received.wait(10), "the proxy never pinged the master"
+    with proxy_pinging_a_silent_master(sim, monkeypatch, heartbeat_timeout) as (proxy, silent, _resolver, port):
         proxy.on_sighup()
         wait_for(lambda: mode_is(proxy, "limited"), heartbeat_timeout + 10, "the heartbeat to end the link")
         log = proxy_log(proxy)
@@ -227,25 +230,13 @@ def test_sighup_with_an_unchanged_answer_leaves_the_unanswered_heartbeat_to_end_
         # Counted from when the ping reached the master (a little after it was sent); the
         # SIGHUP came right after that, so a link it had ended would have closed at once.
         assert silent.closed_at - silent.ping_at >= heartbeat_timeout / 2
-    finally:
-        proxy.stop("test over")
-        silent.close()
 
 
 def test_stop_during_an_unanswered_heartbeat_ends_the_link_thread_at_once(sim, monkeypatch):
     heartbeat_timeout = 30
-    port = free_port()
-    silent = SilentMaster(port)
-    resolver = FakeResolver(socket.getaddrinfo)
-    monkeypatch.setattr(socket, "getaddrinfo", resolver)
-    resolver.address = "127.0.0.1"
-    proxy = in_process_proxy(sim, port, heartbeat_timeout)
-    try:
-        assert silent.ping_received.wait(10), "the proxy never pinged the master"
+    with proxy_pinging_a_silent_master(sim, monkeypatch, heartbeat_timeout) as (proxy, silent, _resolver, _port):
         proxy.stop("test over")
         manager = proxy._manager  # pylint: disable=protected-access
         manager.join(heartbeat_timeout / 3)
         assert not manager.is_alive(), "the master-link thread still waits for the ping's reply"
         assert silent.closed.wait(10), "the proxy kept its connection to the silent master"
-    finally:
-        silent.close()
