@@ -852,8 +852,15 @@ def out_of_sync_message(results, serial, timeout):
             lagging.append('%s serves serial %s and %s' % (result['name'], result['serial'], result['answer']))
     if not lagging:
         return None
+    # A BIND secondary whose transfer connects to the primary failed twice within 600 s (a partition or
+    # an outage of a few minutes) skips every transfer from it until 600 s after the last failure. Measured
+    # on BIND 9.18: neither a new NOTIFY (a second update, a serial bump) nor rndc refresh/retransfer ends
+    # that; the cache lives in the named process, so a restart of that named does.
     return ('not every DNS server serves the new data (serial %s) after %s s: %s. The update itself is done at the primary; check zone '
-            'transfers (NOTIFY/AXFR, allow-transfer) to these servers, or mark a lost server skip: true'
+            'transfers (NOTIFY/AXFR, allow-transfer) to these servers, or mark a lost server skip: true. A BIND secondary that could not '
+            'reach the primary for a few minutes skips transfers from it for up to 10 minutes after its last failed attempt, even when '
+            'NOTIFY arrives and after rndc retransfer (its log says "skipping zone transfer as primary ... is unreachable (cached)"): '
+            'restart named on that server, or run again after that time'
             % (serial, timeout, '; '.join(lagging)))
 
 
