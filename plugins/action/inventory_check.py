@@ -13,12 +13,13 @@ __metaclass__ = type
 import os
 import re
 import stat
-import sys
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleError, AnsibleUndefinedVariable
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.task_runner import runs_through_mitogen
 
 # The stages, in the order the checks stop at: a later stage reads values an earlier one vouched for.
 STAGES = ('unresolved_deployment', 'unresolved_host', 'deployment_types', 'host_types', 'deployment', 'tsig_key',
@@ -179,11 +180,6 @@ class ActionModule(ActionBase):
     def _kinds(self, host):
         return ((['management'] if host in self._group('management_hosts') else [])
                 + (['proxy'] if host in self._group('proxy_hosts') else []))
-
-    @staticmethod
-    def _on_mitogen():
-        # The fail_stop strategy imported it: this run's tasks go through Mitogen.
-        return 'ansible_mitogen.strategy' in sys.modules
 
     def _logged_into(self):
         # The hosts a procedure opens SSH connections to (DNS servers are only queried).
@@ -386,7 +382,7 @@ class ActionModule(ActionBase):
                 (_is_str(address) and any(re.match(p[k], address) for k in ('ipv4', 'ipv6')),
                  "genesys_host_address (%s) must be the host's IP address" % _text(address, 'not set')),
             ]
-            if self._on_mitogen() and name in self._logged_into():
+            if runs_through_mitogen() and name in self._logged_into():
                 interval, count = host.get('mitogen_ssh_keepalive_interval'), host.get('mitogen_ssh_keepalive_count')
                 checks.append((
                     all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (interval, count))

@@ -54,11 +54,12 @@ import datetime
 import json
 import os
 import re
-import sys
 import time
 
 from ansible import context
 from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.task_runner import runs_through_mitogen
 
 # Fields of module results (dotted: nested) that carry time spent waiting for the system, not
 # orchestration: a module's own wait (elapsed: reachability, app, wait_for), the DNS servers
@@ -187,9 +188,8 @@ class CallbackModule(CallbackBase):
             'run_id': meta.get('run_id'),
             'playbook': self.playbook,
             'check_mode': bool(meta.get('check_mode')),
-            # What ran the tasks, read from this process: the fail_stop strategy imports
-            # Mitogen only when GENESYS_DR_MITOGEN asked for it and it loaded.
-            'task_runner': 'mitogen' if 'ansible_mitogen.strategy' in sys.modules else 'ansible',
+            # What ran the tasks, as the strategy that ran them recorded it in this process.
+            'task_runner': 'mitogen' if runs_through_mitogen() else 'ansible',
             'started': _iso(self.started),
             'ended': _iso(ended),
             'wall_time_s': round(ended - self.started, 2),

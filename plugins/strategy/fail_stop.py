@@ -34,25 +34,19 @@ author: Genesys DR framework team (!UNKNOWN)
 import os
 
 from ansible.errors import AnsibleError
-from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.strategy.linear import StrategyModule as PlainLinearStrategyModule
 from ansible.utils.display import Display
 
-display = Display()
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.task_runner import (
+    MITOGEN_ENV, mitogen_requested, record_strategy)
 
-MITOGEN_ENV = 'GENESYS_DR_MITOGEN'
+display = Display()
 
 
 def _linear_base():
     """The linear strategy to build on: Ansible's own, or Mitogen's when the controller's
     environment asks for it. Chosen when Ansible loads the plugin, before any task runs."""
-    value = os.environ.get(MITOGEN_ENV, '').strip()
-    try:
-        wanted = boolean(value, strict=True) if value else False
-    except TypeError:
-        raise AnsibleError('%s=%s is not a boolean: set it to true to run the procedures through Mitogen, '
-                           'or to false (or unset it) for plain SSH' % (MITOGEN_ENV, value))
-    if not wanted:
+    if not mitogen_requested():
         return PlainLinearStrategyModule
     try:
         import ansible_mitogen.loaders  # pylint: disable=import-outside-toplevel
@@ -60,7 +54,7 @@ def _linear_base():
     except ImportError as exc:
         raise AnsibleError('%s=%s asks for Mitogen, but the controller cannot import it (%s): install the mitogen '
                            'package in the Python that runs ansible-playbook, or unset %s' % (
-                               MITOGEN_ENV, value, exc, MITOGEN_ENV))
+                               MITOGEN_ENV, os.environ[MITOGEN_ENV].strip(), exc, MITOGEN_ENV))
     mitogen_linear = ansible_mitogen.loaders.strategy_loader.get('linear', class_only=True)
     return type('MitogenLinearStrategyModule', (ansible_mitogen.strategy.StrategyMixin, mitogen_linear), {})
 
@@ -71,6 +65,9 @@ LinearStrategyModule = _linear_base()
 class StrategyModule(LinearStrategyModule):
 
     def run(self, iterator, play_context):  # pylint: disable=arguments-differ
+        # Before the base class forks the workers of this play, so that the report and the
+        # preflight, wherever they run, learn from this class what runs the tasks.
+        record_strategy(type(self))
         failed_before = set(self._tqm._failed_hosts)
         unreachable_before = set(self._tqm._unreachable_hosts)
         result = super(StrategyModule, self).run(iterator, play_context)
