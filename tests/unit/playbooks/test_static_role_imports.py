@@ -47,8 +47,7 @@ def walk(tasks, conditions=()):
         inherited = conditions + tuple(as_list(task.get('when')))
         if 'block' in task:
             for section in ('block', 'rescue', 'always'):
-                for item in walk(task.get(section), inherited):
-                    yield item
+                yield from walk(task.get(section), inherited)
         else:
             yield task, inherited
 
