@@ -1,0 +1,206 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The procedures call their roles with ansible.builtin.import_role (static: no "included"
+task round per host before the role's tasks run). Static imports differ from includes where
+it matters here, and these tests hold the procedures to what makes them equivalent:
+
+- a when: on an import, or on a block around it, is copied onto every task of the role and
+  evaluated per task: no variable it reads may be registered or set by the imported tasks;
+- a disaster failover, whose gate and content proof do not apply, ends those plays with one
+  controller-side meta task instead of paying a skipped task round per imported task;
+- the role's argument check still runs for an import, inside the gate's block, and its
+  refusal reaches the rescue (ansible_failed_result) that gives the DR lock back."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import glob
+import os
+import re
+import subprocess
+
+import pytest
+import yaml
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+BIN = os.path.join(TOP, '.venv', 'bin')
+FQCN = 'genesys_dr.framework.'
+PROCEDURES = ['normal.yml', 'failover.yml', 'reprotect.yml', 'failback.yml']
+ROLE_CALLS = ('ansible.builtin.import_role', 'ansible.builtin.include_role')
+TASK_FILE_CALLS = ('ansible.builtin.import_tasks', 'ansible.builtin.include_tasks')
+JINJA_WORDS = {'and', 'or', 'not', 'is', 'in', 'if', 'else', 'true', 'false', 'none', 'True', 'False', 'None',
+               'defined', 'undefined', 'bool', 'int', 'string', 'length', 'default', 'skipped', 'failed'}
+
+
+def load(path):
+    with open(path) as stream:
+        return yaml.safe_load(stream) or []
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def walk(tasks, conditions=()):
+    """Every task with the when: conditions that apply to it (its blocks' and its own)."""
+    for task in tasks or []:
+        inherited = conditions + tuple(as_list(task.get('when')))
+        if 'block' in task:
+            for section in ('block', 'rescue', 'always'):
+                yield from walk(task.get(section), inherited)
+        else:
+            yield task, inherited
+
+
+def names_in(conditions):
+    names = set()
+    for condition in conditions:
+        names |= set(re.findall(r'[A-Za-z_][A-Za-z0-9_]*', str(condition)))
+    return names - JINJA_WORDS
+
+
+def set_by(role, entry, seen=None):
+    """Variables the tasks of a role entry point register or set_fact, following the task
+    files and roles it imports or includes (static names only, as the roles use)."""
+    seen = set() if seen is None else seen
+    path = os.path.join(TOP, 'roles', role, 'tasks', entry if entry.endswith('.yml') else entry + '.yml')
+    if path in seen:
+        return set()
+    seen.add(path)
+    names = set()
+    for task, _conditions in walk(load(path)):
+        if 'register' in task:
+            names.add(task['register'])
+        names |= set((task.get('ansible.builtin.set_fact') or {}).keys()) - {'cacheable'}
+        for action in TASK_FILE_CALLS:
+            if action in task:
+                args = task[action]
+                names |= set_by(role, args['file'] if isinstance(args, dict) else args, seen)
+        for action in ROLE_CALLS:
+            if action in task:
+                names |= set_by(task[action]['name'][len(FQCN):], task[action].get('tasks_from', 'main'), seen)
+    return names
+
+
+def imports():
+    """(where, role, entry point, conditions) of every import_role of the procedures and roles."""
+    sources = [(name, [task for play in load(os.path.join(TOP, 'playbooks', name)) for task in play.get('tasks') or []])
+               for name in PROCEDURES]
+    sources += [(os.path.relpath(path, TOP), load(path)) for path in sorted(glob.glob(os.path.join(TOP, 'roles', '*', 'tasks', '*.yml')))]
+    for where, tasks in sources:
+        for task, conditions in walk(tasks):
+            if 'ansible.builtin.import_role' in task:
+                args = task['ansible.builtin.import_role']
+                yield where, task.get('name'), args['name'], args.get('tasks_from', 'main'), conditions
+
+
+def test_every_procedure_step_is_a_static_import():
+    found = list(imports())
+    assert {where for where, _name, _role, _entry, _conditions in found} >= set(PROCEDURES)
+    for name in PROCEDURES:
+        text = open(os.path.join(TOP, 'playbooks', name)).read()
+        assert 'ansible.builtin.include_role' not in text, '%s: a dynamic role include is back' % name
+    for where, name, role, entry, _conditions in found:
+        # An import is resolved when the playbook is parsed: no template in what it names.
+        assert '{{' not in role + entry and role.startswith(FQCN), (where, name)
+
+
+@pytest.mark.parametrize('where,name,role,entry,conditions',
+                         [pytest.param(*found, id='%s:%s' % found[:2]) for found in imports() if found[4]])
+def test_a_condition_on_an_import_cannot_change_while_the_role_runs(where, name, role, entry, conditions):
+    changed_inside = names_in(conditions) & set_by(role[len(FQCN):], entry)
+    assert not changed_inside, (
+        '%s, "%s": its when: is evaluated again for every task of %s/%s, which sets %s' % (
+            where, name, role, entry, ', '.join(sorted(changed_inside))))
+
+
+INVENTORY = '''
+all:
+  vars:
+    ansible_python_interpreter: %(python)s
+    genesys_main_site: east
+    genesys_secondary_site: west
+  hosts:
+    localhost: {ansible_connection: local}
+  children:
+    db_hosts:
+      hosts:
+        west-db: {ansible_connection: local}
+    dr_secondary:
+      hosts:
+        west-db:
+'''
+
+SETUP = '''
+- name: What dr_control leaves on the controller
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: The DR state read at the start
+      ansible.builtin.set_fact:
+        dr_control_state: %(state)s
+        # A continued run: refuse.yml gives no lock back, so no DNS server is needed here.
+        dr_control_resumed: true
+        genesys_dr_run: test-run
+'''
+
+AFTER = '''
+- name: The step after
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Mark it
+      ansible.builtin.debug:
+        msg: NEXT STEP RAN
+'''
+
+
+def failover_plays(*prefixes):
+    plays = load(os.path.join(TOP, 'playbooks', 'failover.yml'))
+    chosen = [play for prefix in prefixes for play in plays if play['name'].startswith(prefix)]
+    assert len(chosen) == len(prefixes)
+    return chosen
+
+
+def run_failover_steps(tmp_path, mode, state, *extra):
+    (tmp_path / 'inventory.yml').write_text(INVENTORY % dict(python=os.path.join(BIN, 'python')))
+    steps = yaml.safe_dump(failover_plays('Gate - ', 'Prove zero loss by content'), sort_keys=False)
+    (tmp_path / 'steps.yml').write_text(SETUP % dict(state=state) + steps + AFTER)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
+               GENESYS_DR_REPORT_DIR=str(tmp_path / 'reports'))
+    return subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-i', str(tmp_path / 'inventory.yml'),
+                           str(tmp_path / 'steps.yml'), '-e', 'failover_mode=%s' % mode] + list(extra),
+                          cwd=TOP, env=env, capture_output=True, text=True, timeout=180, check=False)
+
+
+def tasks_run_in(stdout, play_prefix):
+    """The TASK headers the default callback printed for one play."""
+    section = stdout.split('PLAY [' + play_prefix, 1)[1].split('\nPLAY ', 1)[0]
+    return re.findall(r'^TASK \[(.*?)\]', section, re.M)
+
+
+@pytest.mark.parametrize('mode,state', [('disaster', 'NORMAL'), ('planned', 'FAILED_OVER')])
+def test_the_gate_and_the_content_proof_cost_no_task_round_where_they_do_not_apply(tmp_path, mode, state):
+    proc = run_failover_steps(tmp_path, mode, state)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Only each play's first task, its controller-side meta end_play, and none of the role's.
+    for play in failover_plays('Gate - ', 'Prove zero loss by content'):
+        assert play['tasks'][0]['ansible.builtin.meta'] == 'end_play'
+        assert tasks_run_in(proc.stdout, play['name'][:20]) == [play['tasks'][0]['name']]
+    assert 'NEXT STEP RAN' in proc.stdout
+
+
+def test_the_gate_checks_the_imported_role_arguments_and_gives_its_refusal_to_the_rescue(tmp_path):
+    # Extra vars outrank everything: the catch_up entry point's argument check must refuse it.
+    proc = run_failover_steps(tmp_path, 'planned', 'NORMAL', '-e', 'replication_max_lag_bytes=lots')
+    assert proc.returncode != 0 and 'NEXT STEP RAN' not in proc.stdout
+    gate = failover_plays('Gate - ')[0]
+    ran = tasks_run_in(proc.stdout, 'Gate - ')
+    # The end_play check, passed; then the role's argument check is the first task of the import.
+    assert ran.pop(0) == gate['tasks'][0]['name']
+    assert ran[0] == "genesys_dr.framework.replication : Validating arguments against arg spec 'catch_up' - %s" % (
+        load(os.path.join(TOP, 'roles', 'replication', 'meta', 'argument_specs.yml'))['argument_specs']['catch_up']['short_description'])
+    # Nothing of catch_up ran after the refusal; the rescue (dr_control refuse) did.
+    assert not [task for task in ran[1:] if task.startswith('genesys_dr.framework.replication :')]
+    assert 'genesys_dr.framework.dr_control : Stop with the refusal' in ran
+    assert re.search(r"Validation of arguments failed:.*replication_max_lag_bytes", proc.stdout, re.S)
