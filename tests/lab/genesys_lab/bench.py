@@ -31,8 +31,14 @@ planned failover the clients' writes go on being acknowledged until the main's m
 there the RTO ends at the first write acknowledged after a refused one, and a site's limited
 mode is its time from the first refused write to the next acknowledged one.
 
+With --baseline TREE (another checkout of the collection, e.g. `git worktree add` of the
+commit before a change), every playbook-like variant V also runs as "V@base": the same
+cycle with TREE's playbooks, collection, ansible.cfg and lab inventory (the same Ansible,
+the same lab code), interleaved right after V. A change is then measured against its
+baseline in one run, under the same load.
+
 python -m genesys_lab.bench [--cycles N] [--scenario disaster|partition|planned] [--sites N]
-                           [--variants playbook|mitogen|runbook ...]
+                           [--variants playbook|mitogen|runbook ...] [--baseline TREE]
 """
 import argparse
 import json
@@ -60,6 +66,24 @@ DEFAULT_VARIANTS = ("playbook", "runbook")
 PLAYBOOK_VARIANTS = ("playbook", "mitogen")
 # The collection's opt-in switch that puts its fail_stop strategy on Mitogen.
 MITOGEN_ENV = "GENESYS_DR_MITOGEN"
+# "playbook@base": the playbook variant run from the --baseline tree.
+BASELINE_SUFFIX = "@base"
+# The --baseline tree of this run (None: no baseline variants).
+BASELINE = None
+
+
+def own_variant(variant):
+    """The variant a baseline variant repeats ("mitogen" for "mitogen@base")."""
+    return variant[:-len(BASELINE_SUFFIX)] if variant.endswith(BASELINE_SUFFIX) else variant
+
+
+def variant_tree(variant):
+    """The checkout whose playbooks, collection and inventory a variant's cycles run."""
+    if variant.endswith(BASELINE_SUFFIX):
+        if BASELINE is None:
+            raise ValueError("variant %r needs a --baseline tree" % variant)
+        return BASELINE
+    return TOP
 
 
 def _log(msg):
@@ -68,24 +92,26 @@ def _log(msg):
 
 def playbook_env(variant, report_dir, base=None):
     """The environment of an ansible-playbook run of the variant's cycle: base (default
-    os.environ) with the lab's ansible.cfg and report directory, and GENESYS_DR_MITOGEN set
-    for the mitogen variant only; removed otherwise, so that an operator's shell setting
-    cannot turn the plain-SSH numbers into Mitogen ones."""
-    if variant not in VARIANTS:
+    os.environ) with the variant's tree's ansible.cfg and the report directory, and
+    GENESYS_DR_MITOGEN set for the mitogen variants only; removed otherwise, so that an
+    operator's shell setting cannot turn the plain-SSH numbers into Mitogen ones."""
+    if own_variant(variant) not in VARIANTS:
         raise ValueError("unknown variant %r (known: %s)" % (variant, ", ".join(VARIANTS)))
-    env = dict(os.environ if base is None else base, ANSIBLE_CONFIG=os.path.join(TOP, "ansible.cfg"),
+    env = dict(os.environ if base is None else base, ANSIBLE_CONFIG=os.path.join(variant_tree(variant), "ansible.cfg"),
                GENESYS_DR_REPORT_DIR=report_dir)
     env.pop(MITOGEN_ENV, None)
-    if variant == "mitogen":
+    if own_variant(variant) == "mitogen":
         env[MITOGEN_ENV] = "1"
     return env
 
 
 def _playbook(name, extra, variant, report_dir, log):
-    cmd = [os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(TOP, "inventories", "lab"),
-           os.path.join(TOP, "playbooks", name)] + list(extra)
+    # One Ansible (this tree's venv) for every variant: a baseline differs only in the collection.
+    tree = variant_tree(variant)
+    cmd = [os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", os.path.join(tree, "inventories", "lab"),
+           os.path.join(tree, "playbooks", name)] + list(extra)
     with open(log, "w") as f:
-        rc = subprocess.call(cmd, cwd=TOP, env=playbook_env(variant, report_dir), stdout=f, stderr=subprocess.STDOUT)
+        rc = subprocess.call(cmd, cwd=tree, env=playbook_env(variant, report_dir), stdout=f, stderr=subprocess.STDOUT)
     if rc != 0:
         raise LabError("%s %s failed (rc=%d); see %s" % (name, " ".join(extra), rc, log))
 
@@ -325,7 +351,7 @@ def _report_steps(report_dir, variant):
         return {}
     with open(newest) as f:
         report = json.load(f)
-    expected = "mitogen" if variant == "mitogen" else "ansible"
+    expected = "mitogen" if own_variant(variant) == "mitogen" else "ansible"
     if report.get("task_runner") != expected:
         raise LabError("the %s variant's failover ran on task runner %r, not %r (see %s)" % (
             variant, report.get("task_runner"), expected, newest))
@@ -357,7 +383,7 @@ def cycle(args, variant, n, out_dir):
             lab.fault("site-loss" if args.scenario == "disaster" else args.scenario, lost.name)
             time.sleep(1.0)
         started = time.time()
-        if variant in PLAYBOOK_VARIANTS:
+        if own_variant(variant) in PLAYBOOK_VARIANTS:
             extra = (["-e", "failover_mode=planned"] if planned else
                      ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % lost.name])
             _playbook("failover.yml", extra, variant, cycle_dir, os.path.join(cycle_dir, "failover.log"))
@@ -403,16 +429,43 @@ def parse_args(argv=None):
                         help="interleaved in this order (default: %s); mitogen is the playbook with %s=1"
                         % (" ".join(DEFAULT_VARIANTS), MITOGEN_ENV))
     parser.add_argument("--out", default=None, help="directory of the results (default reports/bench-<time>)")
+    parser.add_argument("--baseline", default=None, metavar="TREE",
+                        help="another checkout of the collection: each playbook-like variant V also runs from it as V%s"
+                        % BASELINE_SUFFIX)
     args = parser.parse_args(argv)
     if args.cycles < 1 or not 2 <= args.sites <= 8:
         parser.error("--cycles must be >= 1 and --sites between 2 and 8")
     if len(set(args.variants)) != len(args.variants):
         parser.error("--variants names a variant twice")
+    if args.baseline is not None:
+        problem = baseline_problem(args.baseline)
+        if problem:
+            parser.error("--baseline %s: %s" % (args.baseline, problem))
+        args.baseline = os.path.realpath(args.baseline)
+        args.variants = [v for own in args.variants
+                         for v in ([own, own + BASELINE_SUFFIX] if own in PLAYBOOK_VARIANTS else [own])]
     return args
 
 
+def baseline_problem(tree):
+    """Why tree cannot be a baseline, or None. Its ansible.cfg must find its own collection
+    (the .build link that make deps and the test runner create), or the "baseline" would run
+    this tree's roles."""
+    if not os.path.isfile(os.path.join(tree, "playbooks", "failover.yml")):
+        return "not a checkout of the collection (no playbooks/failover.yml)"
+    link = os.path.join(tree, ".build", "collections", "ansible_collections", "genesys_dr", "framework")
+    if os.path.realpath(link) != os.path.realpath(tree):
+        return ("its collection link %s does not lead to it; create it: mkdir -p %s && ln -s ../../../.. %s"
+                % (link, os.path.dirname(link), link))
+    if os.path.realpath(tree) == os.path.realpath(TOP):
+        return "it is this tree"
+    return None
+
+
 def main(argv=None):
+    global BASELINE  # pylint: disable=global-statement
     args = parse_args(argv)
+    BASELINE = args.baseline
     out_dir = args.out or os.path.join(TOP, "reports", "bench-%s" % time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
     os.makedirs(out_dir, exist_ok=True)
     results = dict(machine=dict(host=platform.node(), cpus=os.cpu_count(), load_at_start=list(os.getloadavg()),
@@ -420,6 +473,9 @@ def main(argv=None):
                    started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    git=subprocess.run(["git", "rev-parse", "HEAD"], cwd=TOP, capture_output=True, text=True,
                                       check=False).stdout.strip(),
+                   baseline=None if BASELINE is None else dict(
+                       tree=BASELINE, git=subprocess.run(["git", "rev-parse", "HEAD"], cwd=BASELINE, capture_output=True,
+                                                         text=True, check=False).stdout.strip()),
                    cycles=[])
     _log("%d cycle(s) of %s per variant (%s), %d sites; results in %s" % (
         args.cycles, args.scenario, ", ".join(args.variants), args.sites, out_dir))

@@ -59,8 +59,10 @@ def _scenario_key(scenario):
 
 
 def _variant_key(variant):
-    if variant in VARIANT_ORDER:
-        return (VARIANT_ORDER.index(variant), "")
+    # A baseline variant ("playbook@base", bench --baseline) sorts right after its own variant.
+    own, _at, tree = variant.partition("@")
+    if own in VARIANT_ORDER:
+        return (VARIANT_ORDER.index(own), tree)
     return (len(VARIANT_ORDER), variant)
 
 
@@ -179,8 +181,8 @@ def _goals_for(scenario, sites, variant, groups, ratio, base_median, alone):
 def playbook_variants(variants):
     """The playbook-like variants among variants, in report order; "playbook" when there is
     none, so that a run of the runbook alone still shows the playbook's goals unmeasured."""
-    variants = set(variants)
-    return [v for v in PLAYBOOK_VARIANTS if v in variants] or ["playbook"]
+    found = sorted((v for v in set(variants) if v.partition("@")[0] in PLAYBOOK_VARIANTS), key=_variant_key)
+    return found or ["playbook"]
 
 
 def summarize(results):
@@ -247,6 +249,7 @@ def summarize(results):
         "started": results.get("started"),
         "finished": results.get("finished"),
         "git": results.get("git"),
+        "baseline": results.get("baseline"),
         "groups": [groups[key] for key in sorted(groups, key=lambda k: _group_key(*k))],
         "playbook_variants": checked,
         "comparisons": comparisons,
@@ -317,6 +320,8 @@ def _machine_line(summary):
     line = "machine: " + ", ".join(parts)
     if summary.get("git"):
         line += "; git %s" % summary["git"]
+    if summary.get("baseline"):
+        line += "; baseline (@base) git %s at %s" % (summary["baseline"].get("git") or "?", summary["baseline"].get("tree"))
     if summary.get("started"):
         line += "; %s to %s" % (summary["started"], summary.get("finished") or "?")
     return line

@@ -171,3 +171,42 @@ def test_unknown_or_repeated_variants_are_refused(variants, capsys):
         bench.parse_args(["--variants"] + variants)
     assert exited.value.code == 2
     assert "--variants" in capsys.readouterr().err
+
+
+@pytest.fixture
+def baseline_tree(tmp_path):
+    """Another checkout: playbooks/failover.yml and the collection link that leads to it."""
+    tree = tmp_path / "baseline"
+    (tree / "playbooks").mkdir(parents=True)
+    (tree / "playbooks" / "failover.yml").write_text("---\n")
+    link = tree / ".build" / "collections" / "ansible_collections" / "genesys_dr" / "framework"
+    link.parent.mkdir(parents=True)
+    link.symlink_to("../../../..")
+    return tree
+
+
+def test_a_baseline_variant_runs_the_other_trees_playbooks_with_the_same_ansible(fake_top, baseline_tree, tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(bench, "BASELINE", str(baseline_tree))
+    report_dir = tmp_path / "reports"
+    report_dir.mkdir()
+    for variant in ("playbook", "mitogen@base"):
+        bench._playbook("failover.yml", [], variant, str(report_dir), str(tmp_path / "failover.log"))
+    plain, base = calls(report_dir)
+    assert plain["ansible_config"] == os.path.join(str(fake_top), "ansible.cfg") and plain["mitogen"] is None
+    assert base["ansible_config"] == os.path.join(str(baseline_tree), "ansible.cfg") and base["mitogen"] == "1"
+    # Its cycle is checked against the runner of the variant it repeats.
+    assert bench._report_steps(str(report_dir), "mitogen@base") == {"switch DNS": 0.25, "start masters": 1.5}
+
+
+def test_baseline_variants_follow_their_own_and_a_bad_baseline_is_refused(baseline_tree, tmp_path, capsys):
+    args = bench.parse_args(["--variants", "playbook", "mitogen", "runbook", "--baseline", str(baseline_tree)])
+    assert args.variants == ["playbook", "playbook@base", "mitogen", "mitogen@base", "runbook"]
+    (tmp_path / "nolink" / "playbooks").mkdir(parents=True)
+    (tmp_path / "nolink" / "playbooks" / "failover.yml").write_text("---\n")
+    for tree, problem in ((tmp_path / "nolink", "does not lead to it"), (tmp_path, "not a checkout of the collection")):
+        with pytest.raises(SystemExit):
+            bench.parse_args(["--baseline", str(tree)])
+        assert problem in capsys.readouterr().err
+    with pytest.raises(ValueError, match="needs a --baseline tree"):
+        bench.variant_tree("playbook@base")

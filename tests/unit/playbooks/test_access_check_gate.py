@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The access_check gate on the controller: which hosts that could not be reached stop a
 procedure before its first change, and which proxy-only hosts a failover may leave behind.
-The SSH results are the registered results of real ansible.builtin.ping runs against a
+The SSH results are the registered results of real access_proof runs against a
 closed port (unreachable) or the local connection."""
 
 from __future__ import absolute_import, division, print_function
@@ -44,8 +44,8 @@ PLAYBOOK = '''
   ignore_unreachable: true
   tasks:
     - name: Reach the host
-      ansible.builtin.ping:
-      register: access_check_ping
+      genesys_dr.framework.access_proof: {}
+      register: access_check_proof
 - name: Gate
   hosts: localhost
   gather_facts: false
