@@ -51,6 +51,14 @@ options:
         not be older than the server's.
     type: str
     default: pg_dump
+  lock_wait_timeout:
+    description:
+      - Seconds C(pg_dump) waits for the shared lock on each table (C(--lock-wait-timeout)). A session that
+        holds a conflicting lock (an C(ALTER TABLE), a C(VACUUM FULL), a transaction left open) would
+        otherwise make the dump, and the run that needs it, wait without bound; past this time the module
+        fails and names the cause.
+    type: int
+    default: 30
 notes:
   - C(pg_dump) runs on the host that runs the module; O(login_host) is the server as seen from there.
 seealso:
@@ -94,7 +102,7 @@ command:
   returned: always
   type: list
   elements: str
-  sample: [/usr/bin/pg_dump, --format=custom, "--file=/var/lib/genesys-dr/archive/cfgdb.dump.partial", --no-password,
+  sample: [/usr/bin/pg_dump, --format=custom, "--file=/var/lib/genesys-dr/archive/cfgdb.dump.partial", --no-password, --lock-wait-timeout=30s,
            "--dbname=connect_timeout='10' dbname='cfgdb' host='198.18.1.20' port='5432' sslmode='prefer' user='genesys_dr_admin'"]
 '''
 
@@ -154,7 +162,8 @@ class DumpArchive(object):
             pg_dump = self.module.get_bin_path(pg_dump, required=True)
         # The connection string carries every libpq keyword of the connection layer except the password.
         self.command = [pg_dump, '--format=%s' % self.module.params['format'], '--file=%s' % self.partial,
-                        '--no-password', '--dbname=%s' % build_conninfo(self.kw)]
+                        '--no-password', '--lock-wait-timeout=%ds' % self.module.params['lock_wait_timeout'],
+                        '--dbname=%s' % build_conninfo(self.kw)]
 
     def dump(self):
         directory = os.path.dirname(self.path) or '.'
@@ -181,6 +190,10 @@ class DumpArchive(object):
             os.unlink(self.partial)
             secrets = [passfile_escape(self.password), self.password] if self.password else []
             detail = mask_secrets(' '.join((err or out or '').split()), secrets)
+            # pg_dump bounds its LOCK TABLE with a statement timeout: that is the error it ends with.
+            if 'LOCK TABLE' in detail and 'statement timeout' in detail:
+                detail += ('. A session held a lock on a table for more than lock_wait_timeout (%s s): find it in pg_locks'
+                           ' and pg_stat_activity, end it, and run again' % self.module.params['lock_wait_timeout'])
             self.module.fail_json(msg='pg_dump of %s failed (exit %s): %s' % (self.kw.get('dbname'), rc, detail),
                                   path=self.path, command=self.command, rc=rc)
         fsync_path(self.partial)
@@ -194,8 +207,12 @@ def main():
         path=dict(type='path', required=True),
         format=dict(type='str', default='custom', choices=['custom', 'plain', 'tar']),
         pg_dump=dict(type='str', default='pg_dump'),
+        lock_wait_timeout=dict(type='int', default=30),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if module.params['lock_wait_timeout'] < 1:
+        # pg_dump reads 0 as "wait for ever", the very wait this option bounds.
+        module.fail_json(msg='lock_wait_timeout must be at least 1, got %s' % module.params['lock_wait_timeout'])
 
     archive = DumpArchive(module)
     archive.build_command()

@@ -183,3 +183,35 @@ def test_module_tmpdir_is_private(cluster, db, archive_dir, spy, module_runner, 
     module_runner(pg_dump_archive, args_for(cluster, db, archive_dir / 'cfgdb.dump'))
     assert os.path.dirname(spy[0]['passfile']) == private and os.listdir(private) == []
     os.rmdir(private)
+
+
+def test_a_table_lock_held_elsewhere_fails_the_dump_in_bounded_time(cluster, db, archive_dir, module_runner):
+    """An open transaction that holds ACCESS EXCLUSIVE on a table (an operator's ALTER TABLE, a VACUUM FULL)
+    would keep pg_dump waiting for its shared lock without bound. The blocker's session ends itself after
+    idle_in_transaction_session_timeout, so a module that waits is seen passing, not hanging the suite."""
+    path = archive_dir / 'cfgdb.dump'
+    blocker = cluster.connect(db)
+    try:
+        blocker.autocommit = False
+        with blocker.cursor() as cur:
+            cur.execute("SET idle_in_transaction_session_timeout = '60s'")
+            cur.execute('LOCK TABLE cfg_person IN ACCESS EXCLUSIVE MODE')
+            cur.execute('SELECT pg_backend_pid()')
+            blocker_pid = cur.fetchone()[0]
+        failed = module_runner(pg_dump_archive, args_for(cluster, db, path, lock_wait_timeout=1))
+        # Read back with a separate connection: the lock was still held when the module gave up.
+        held = cluster.sql(db, "SELECT count(*) FROM pg_locks WHERE pid = %s AND mode = 'AccessExclusiveLock' AND granted"
+                               " AND relation = 'cfg_person'::regclass", (blocker_pid,))[0][0]
+    finally:
+        blocker.close()
+    assert held == 1
+    assert failed['failed'] and failed['rc'] != 0, failed
+    assert 'LOCK TABLE public.cfg_person' in failed['msg'] and 'lock_wait_timeout (1 s)' in failed['msg'], failed['msg']
+    assert '--lock-wait-timeout=1s' in failed['command']
+    assert os.listdir(str(archive_dir)) == []
+
+
+def test_a_lock_wait_without_bound_is_refused(cluster, db, archive_dir, spy, module_runner):
+    refused = module_runner(pg_dump_archive, args_for(cluster, db, archive_dir / 'cfgdb.dump', lock_wait_timeout=0))
+    assert refused['failed'] and refused['msg'] == 'lock_wait_timeout must be at least 1, got 0'
+    assert spy == [] and os.listdir(str(archive_dir)) == []
