@@ -16,6 +16,7 @@ __metaclass__ = type
 import json
 import os
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -162,8 +163,13 @@ def test_under_ansible_runner_the_report_is_in_the_artifacts(installed, monkeypa
     env = installed.env(GENESYS_DR_REPORT_DIR=str(configured))
     (data / 'env' / 'envvars').write_text(json.dumps(dict((k, env[k]) for k in (
         'PATH', 'HOME', 'ANSIBLE_CONFIG', 'ANSIBLE_COLLECTIONS_PATH', 'ANSIBLE_LOCAL_TEMP', 'GENESYS_DR_REPORT_DIR'))))
+    handlers = (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
+    # cancel_callback: without one, ansible-runner installs SIGTERM/SIGINT handlers in this pytest
+    # process that only set a flag and are never removed - a timeout or Ctrl-C could no longer end the suite.
     result = ansible_runner.run(private_data_dir=str(data), project_dir=str(installed.collection),
-                                playbook='playbooks/drill.yml', ident='job-1', quiet=True, timeout=120)
+                                playbook='playbooks/drill.yml', ident='job-1', quiet=True, timeout=120,
+                                cancel_callback=lambda: False)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == handlers
     stdout = result.stdout.read()
     assert (result.status, result.rc) == ('successful', 0), stdout
     artifacts = data / 'artifacts' / 'job-1'
