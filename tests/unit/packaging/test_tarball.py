@@ -43,6 +43,7 @@ FORBIDDEN = [
     r'^requirements\.txt$',
     r'^execution-environment\.yml$',
     r'^docs/development\.md$',
+    r'^docs/architecture\.md$',
     r'(^|/)__pycache__(/|$)',
     r'\.pyc$',
     r'\.tar\.gz$',
