@@ -182,6 +182,15 @@ def lab_reset(n_sites=2, main_site="site1"):
     SECRETS.update(read_lab_secrets())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def lab_down_at_the_end():
+    """Each case builds its own lab; the last one is taken down when the campaign ends. A lab
+    left up made the next lab user (make test's integration stage) refuse to start."""
+    yield
+    subprocess.run([os.path.join(BIN, "python"), os.path.join(PROJECT, "tests", "lab", "labctl"), "down"],
+                   check=False, capture_output=True)
+
+
 @pytest.fixture
 def campaign(request):
     return Campaign(request.node.name)
