@@ -84,22 +84,25 @@ class ActionModule(ActionBase):
         # One module run on the host: reaching it over SSH and running Python is proven by any module;
         # pg_ping also proves the DB admin login. An unreachable host raises here and is reported
         # unreachable by the task executor, as the ping task was.
-        if options['db'] is not None:
-            args = dict((k, v) for k, v in options['db'].items() if v is not None)
-            module, step = 'genesys_dr.framework.pg_ping', 'Log in as the DB admin to the databases of %s' % host
+        db = options['db']
+        if db is not None:
+            proof, module, step = 'db', 'genesys_dr.framework.pg_ping', 'Log in as the DB admin to the databases of %s' % host
+            args = dict((k, v) for k, v in db.items() if v is not None)
         else:
-            module, args, step = 'ansible.builtin.ping', {}, 'Reach over SSH and run Python on %s' % host
+            proof, module, step = 'host', 'ansible.builtin.ping', 'Reach over SSH and run Python on %s' % host
+            args = {}
         outcome = self._execute_module(module_name=module, module_args=args, task_vars=task_vars)
         outcome.pop('invocation', None)
         if outcome.get('failed'):
-            return dict(result, failed=True, proof='db' if options['db'] is not None else 'host',
-                        msg='%s: %s' % (step, outcome.get('msg', 'failed without a message')),
+            return dict(result, failed=True, proof=proof, msg='%s: %s' % (step, outcome.get('msg', 'failed without a message')),
                         **dict((k, v) for k, v in outcome.items() if k not in ('failed', 'msg', 'changed')))
-        result['proof'] = 'db' if options['db'] is not None else 'host'
-        if options['db'] is not None:
+        result['proof'] = proof
+        proven = ['SSH and Python']
+        if db is not None:
             result['databases'] = [entry['database'] for entry in outcome.get('checked', [])]
             result['superuser'] = outcome.get('superuser')
-        result['msg'] = 'proven: %s' % ', '.join(
-            (['SSH and Python'] + (['DB admin login to %s' % ', '.join(result['databases'])] if options['db'] is not None else [])
-             + (['TSIG-signed DNS read'] if options['dns'] is not None else [])))
+            proven.append('DB admin login to %s' % ', '.join(result['databases']))
+        if options['dns'] is not None:
+            proven.append('TSIG-signed DNS read')
+        result['msg'] = 'proven: %s' % ', '.join(proven)
         return result

@@ -425,13 +425,8 @@ def run_bounded(command, cwd, env, output_path, timeout):
 
 
 def session_members(session, proc=PROC):
-    """Live (not zombie) processes of a session."""
-    members = []
-    for pid in list_pids(proc):
-        info = read_process(pid, proc)
-        if info is not None and info.session == session:
-            members.append(info)
-    return members
+    """Live (not zombie) processes of a session, in any network namespace."""
+    return [info for info in find_processes(proc=proc, same_netns=False) if info.session == session]
 
 
 def tail_text(path, offset=0, max_lines=20, max_bytes=4096):
