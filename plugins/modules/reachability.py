@@ -16,11 +16,17 @@ description:
     established and sends nothing. The whole check takes about one O(timeout), however many targets and
     ports there are, so a DR procedure can decide early which hosts it can reach instead of paying an
     SSH timeout for a dead host in every play.
-  - A target is reachable when every one of its ports accepted the connection. A target that does not
+  - A target is reachable when every one of its ports accepted a connection. A target that does not
     answer is a result, not an error - the module fails only on bad input, and it checks the whole input
     before it opens the first connection.
+  - A port is not judged on one connection attempt. Linux sends an unanswered SYN again only after
+    one second, so a single lost packet would make a live host look dead under a short O(timeout). The
+    module opens a new attempt every 0.2 seconds until one is accepted, one is refused or fails, or
+    O(timeout) has passed.
   - Meant to run on the controller (a task delegated to C(localhost), or a play on C(localhost)), so
-    what it measures is the path the run's own connections take.
+    what it measures is the path the run's own connections take. On a local connection the action
+    plugin of the same name runs the check inside the controller's own Ansible process, with no module
+    transfer or interpreter start; on any other connection the module runs on that host.
   - O(targets[].address) may be a host name; its name resolution counts against the same O(timeout).
 attributes:
   check_mode:
@@ -58,8 +64,10 @@ options:
     description:
       - Seconds a port may take to accept a connection (name resolution included) before it counts as
         not answering. More than 0, at most 30.
+      - The default, one second, is several round trips of any network a DR site is reached over; raise
+        it for links whose round trip is longer.
     type: float
-    default: 2.0
+    default: 1.0
 author:
   - Genesys DR framework team (!UNKNOWN)
 '''
@@ -99,7 +107,7 @@ not_reached:
   returned: success
   type: dict
   sample:
-    site1-db: "no answer on 10.1.2.3:22 within 2.0 s; 10.1.2.3:5432 refused the connection"
+    site1-db: "no answer on 10.1.2.3:22 within 1.0 s; 10.1.2.3:5432 refused the connection"
 ports:
   description:
     - "For every target, what each port did, keyed by the port number as a string: V(open), V(timeout),
@@ -114,156 +122,20 @@ elapsed:
   description: Seconds the whole check took.
   returned: success
   type: float
-  sample: 2.003
+  sample: 1.002
 '''
-
-import socket
-import threading
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-OPEN = 'open'
-TIMEOUT = 'timeout'
-REFUSED = 'refused'
-MAX_TIMEOUT = 30.0
-
-
-def endpoint(address, port):
-    """address:port, with an IPv6 address in brackets so the port stays readable."""
-    if ':' in address:
-        return '[%s]:%d' % (address, port)
-    return '%s:%d' % (address, port)
-
-
-def input_errors(targets, timeout):
-    """One line per problem in the input, each naming the target and the field."""
-    errors = []
-    if not 0 < timeout <= MAX_TIMEOUT:
-        errors.append('timeout must be more than 0 and at most %s seconds, got %s' % (MAX_TIMEOUT, timeout))
-    seen = set()
-    for index, target in enumerate(targets):
-        name = target['name']
-        label = 'targets[%d] (%s)' % (index, name) if name.strip() else 'targets[%d]' % index
-        if not name.strip():
-            errors.append('%s: name is empty' % label)
-        elif name in seen:
-            errors.append('%s: name is used by another target; names must be unique' % label)
-        seen.add(name)
-        if not target['address'].strip():
-            errors.append('%s: address is empty' % label)
-        if not target['ports']:
-            errors.append('%s: ports is empty; give at least one TCP port' % label)
-        for port in target['ports']:
-            if not 1 <= port <= 65535:
-                errors.append('%s: port %d in ports is not between 1 and 65535' % (label, port))
-    return errors
-
-
-class Probe(object):
-    """One TCP connect to one (address, port), run in its own thread, bounded by a shared deadline."""
-
-    def __init__(self, name, address, port, deadline):
-        self.name = name
-        self.address = address
-        self.port = port
-        self.deadline = deadline
-        self.status = None
-        # Set before the thread starts: a probe still resolving at the deadline is reported as such.
-        self.resolving = True
-        self.thread = threading.Thread(target=self.run, name='reach-%s-%d' % (name, port))
-        # A probe stuck in name resolution cannot be interrupted; it must not keep the module alive.
-        self.thread.daemon = True
-
-    def run(self):
-        try:
-            candidates = socket.getaddrinfo(self.address, self.port, 0, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError) as exc:
-            self.status = 'error: name resolution failed: %s' % exc
-            return
-        self.resolving = False
-        status = TIMEOUT
-        # Every address a name resolves to, in the resolver's order, within the same deadline.
-        for family, socktype, proto, dummy, sockaddr in candidates:
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                status = TIMEOUT
-                break
-            status = self.connect(family, socktype, proto, sockaddr, remaining)
-            if status == OPEN:
-                break
-        self.status = status
-
-    @staticmethod
-    def connect(family, socktype, proto, sockaddr, remaining):
-        sock = socket.socket(family, socktype, proto)
-        try:
-            sock.settimeout(remaining)
-            sock.connect(sockaddr)
-            return OPEN
-        except socket.timeout:
-            return TIMEOUT
-        except ConnectionRefusedError:
-            return REFUSED
-        except OSError as exc:
-            return 'error: %s' % (exc.strerror or exc)
-        finally:
-            sock.close()
-
-    def reason(self, status, timeout):
-        where = endpoint(self.address, self.port)
-        if status == TIMEOUT:
-            return 'no answer on %s within %s s' % (where, timeout)
-        if status == REFUSED:
-            return '%s refused the connection' % where
-        return '%s: %s' % (where, status[len('error: '):])
-
-
-def check(targets, timeout):
-    """Run every probe at once; return (ports, not_reached, reachable)."""
-    deadline = time.monotonic() + timeout
-    probes = [Probe(target['name'], target['address'], port, deadline)
-              for target in targets for port in target['ports']]
-    for probe in probes:
-        probe.thread.start()
-    for probe in probes:
-        probe.thread.join(max(0.0, deadline - time.monotonic()))
-    ports = dict((target['name'], {}) for target in targets)
-    reasons = dict((target['name'], []) for target in targets)
-    for probe in probes:
-        # Read once: a probe that finishes after the deadline does not change this run's verdict.
-        status, resolving = probe.status, probe.resolving
-        if status is None:
-            status = 'error: name resolution did not finish within %s s' % timeout if resolving else TIMEOUT
-        ports[probe.name][str(probe.port)] = status
-        if status != OPEN:
-            reasons[probe.name].append(probe.reason(status, timeout))
-    not_reached = dict((name, '; '.join(lines)) for name, lines in reasons.items() if lines)
-    reachable = sorted(name for name in ports if name not in not_reached)
-    return ports, not_reached, reachable
+from ansible_collections.genesys_dr.framework.plugins.module_utils.reachability import ARGUMENT_SPEC, run_check
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            targets=dict(type='list', elements='dict', required=True, options=dict(
-                name=dict(type='str', required=True),
-                address=dict(type='str', required=True),
-                ports=dict(type='list', elements='int', required=True),
-            )),
-            timeout=dict(type='float', default=2.0),
-        ),
-        supports_check_mode=True,
-    )
-    targets = module.params['targets']
-    timeout = module.params['timeout']
-    errors = input_errors(targets, timeout)
-    if errors:
-        module.fail_json(msg='Nothing was checked: %s' % '; '.join(errors))
-    started = time.monotonic()
-    ports, not_reached, reachable = check(targets, timeout)
-    module.exit_json(changed=False, reachable=reachable, not_reached=not_reached, ports=ports,
-                     elapsed=round(time.monotonic() - started, 3))
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    failed, result = run_check(module.params)
+    if failed:
+        module.fail_json(msg=failed)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':
