@@ -21,6 +21,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.genesys_dr.framework.plugins.module_utils.waiting import pauses
+
 try:
     import dns.exception
     import dns.flags
@@ -800,6 +802,8 @@ def wait_for_servers(client, servers, expectations, serial, timeout, wait=True):
         pending.append((result, client.endpoint('DNS server %s' % server['name'], result['address'], result['port'])))
     started = time.monotonic()
     deadline = started + (timeout if wait else 0)
+    # Short pauses first: a secondary usually serves a change tens of milliseconds after NOTIFY.
+    pause = pauses(POLL_INTERVAL)
     while pending:
         still = []
         for result, endpoint in pending:
@@ -826,7 +830,7 @@ def wait_for_servers(client, servers, expectations, serial, timeout, wait=True):
         remaining = deadline - time.monotonic()
         if not pending or not wait or remaining <= 0:
             break
-        time.sleep(min(POLL_INTERVAL, remaining))
+        time.sleep(min(next(pause), remaining))
     if wait:
         # The deadline ran out (a verify_timeout shorter than the per-query timeout) before a
         # server that never answered was given up: it is as unverifiable as one given up.

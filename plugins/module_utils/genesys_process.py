@@ -22,6 +22,8 @@ import subprocess
 import sys
 import time
 
+from ansible_collections.genesys_dr.framework.plugins.module_utils.waiting import pauses
+
 PROC = '/proc'
 # How long run_bounded waits for the processes of a session it killed to be gone.
 KILL_SETTLE_SECONDS = 5.0
@@ -374,15 +376,16 @@ def listening_ports(processes, proc=PROC):
 def wait_for(check, timeout, interval=0.2):
     """Call ``check`` until it returns something truthy or ``timeout`` seconds passed.
 
-    Always calls it at least once; returns its last result.
+    Always calls it at least once; returns its last result. The pauses between calls start at
+    20 ms and grow to ``interval`` (module_utils/waiting.py).
     """
     deadline = time.monotonic() + timeout
-    while True:
+    for pause in pauses(interval):
         result = check()
         remaining = deadline - time.monotonic()
         if result or remaining <= 0:
             return result
-        time.sleep(min(interval, remaining))
+        time.sleep(min(pause, remaining))
 
 
 def start_detached(command, cwd, env, output_path):
