@@ -21,6 +21,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
     HAS_DNSPYTHON,
     record_type,
 )
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.in_process import validate
 
 ARGUMENT_SPEC = dict(
     db=dict(type='dict', options=dict(
@@ -68,7 +69,9 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        options = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        options, invalid = validate(self, ARGUMENT_SPEC)
+        if invalid:
+            return dict(result, failed=True, msg=invalid)
         host = task_vars.get('inventory_hostname') if task_vars else None
         result['changed'] = False
 

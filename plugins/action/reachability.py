@@ -16,6 +16,7 @@ __metaclass__ = type
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.genesys_dr.framework.plugins.module_utils.reachability import ARGUMENT_SPEC, run_check
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.in_process import run_module, runs_here, validate
 
 
 class ActionModule(ActionBase):
@@ -24,21 +25,14 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = True
 
-    def runs_here(self):
-        """Whether the task's connection is this controller itself (and not run in the background)."""
-        # mitogen_local: the local connection as the Mitogen strategy replaces it (GENESYS_DR_MITOGEN=1).
-        return self._connection.transport in ('local', 'mitogen_local') and not self._task.async_val
-
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        if not self.runs_here():
-            wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-            result.update(self._execute_module(task_vars=task_vars, wrap_async=wrap_async))
-            if not wrap_async:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
-            return result
-        params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
+        if not runs_here(self):
+            return run_module(self, task_vars, result)
+        params, invalid = validate(self, ARGUMENT_SPEC)
+        if invalid:
+            return dict(result, failed=True, msg=invalid)
         failed, outcome = run_check(params)
         if failed:
             return dict(result, failed=True, msg=failed)

@@ -75,17 +75,22 @@ DNS_CONNECTION_REQUIRED_ONE_OF = [('key_file', 'key_secret')]
 DNS_CONNECTION_REQUIRED_BY = {'key_secret': 'key_name'}
 
 
-def run_dns_module(runner_class, argument_spec, required_if=None, mutually_exclusive=None):
-    """main() of a DNS module: the AnsibleModule with the shared connection constraints, then
-    ``runner_class(module).run()``; a DNSError fails the module with the runner's partial result."""
-    module = AnsibleModule(
+def dns_module_options(argument_spec, required_if=None, mutually_exclusive=None):
+    """The argument spec of a DNS module with the shared connection constraints, as keyword arguments of
+    AnsibleModule (and of an action plugin's validate_argument_spec, which runs the module in process)."""
+    return dict(
         argument_spec=argument_spec,
         mutually_exclusive=DNS_CONNECTION_MUTUALLY_EXCLUSIVE + (mutually_exclusive or []),
         required_one_of=DNS_CONNECTION_REQUIRED_ONE_OF,
         required_by=DNS_CONNECTION_REQUIRED_BY,
         required_if=required_if,
-        supports_check_mode=True,
     )
+
+
+def run_dns_module(runner_class, argument_spec, required_if=None, mutually_exclusive=None):
+    """main() of a DNS module: the AnsibleModule with the shared connection constraints, then
+    ``runner_class(module).run()``; a DNSError fails the module with the runner's partial result."""
+    module = AnsibleModule(supports_check_mode=True, **dns_module_options(argument_spec, required_if, mutually_exclusive))
     if not HAS_DNSPYTHON:
         module.fail_json(msg=missing_required_lib('dnspython'), exception=DNSPYTHON_IMPORT_ERROR)
     runner = runner_class(module)

@@ -20,6 +20,9 @@ description:
     hold the wanted data are not touched, and when all do no update is sent.
   - Reads the result back from the primary and then waits until every server in O(verify_servers)
     serves the new SOA serial and the new data.
+  - Runs where the DNS servers are reached from, normally the controller. On a local connection its
+    action plugin runs the module's code inside the controller's Ansible process (no module transfer
+    or interpreter start); on any other connection, or with C(async), the module runs on that host.
 author:
   - Genesys DR framework team (!UNKNOWN)
 extends_documentation_fragment:
@@ -300,12 +303,17 @@ class DnsRecords(object):
         return self.result
 
 
-def main():
+def module_options():
+    """The argument spec and its constraints (keyword arguments of run_dns_module, and of the action plugin)."""
     argument_spec = dns_connection_argument_spec()
     argument_spec['records'] = dns_records_argument_spec()
     argument_spec['records']['required'] = True
     argument_spec.update(dns_verify_argument_spec())
-    run_dns_module(DnsRecords, argument_spec)
+    return dict(argument_spec=argument_spec)
+
+
+def main():
+    run_dns_module(DnsRecords, **module_options())
 
 
 if __name__ == '__main__':

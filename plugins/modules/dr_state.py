@@ -25,6 +25,9 @@ description:
     It exists only while an operation holds it.'
   - All reads and writes go to the zone's primary with TSIG-signed messages; every change is
     conditioned by prerequisites on exactly what was read, so two runs cannot both win.
+  - Runs where the DNS servers are reached from, normally the controller. On a local connection its
+    action plugin runs the module's code inside the controller's Ansible process (no module transfer
+    or interpreter start); on any other connection, or with C(async), the module runs on that host.
 author:
   - Genesys DR framework team (!UNKNOWN)
 extends_documentation_fragment:
@@ -538,7 +541,8 @@ class DrState(object):
                 raise DNSError(message, 'verify')
 
 
-def main():
+def module_options():
+    """The argument spec and its constraints (keyword arguments of run_dns_module, and of the action plugin)."""
     argument_spec = dns_connection_argument_spec()
     argument_spec.update(
         action=dict(type='str', default='read', choices=['read', 'set', 'lock', 'unlock']),
@@ -557,12 +561,16 @@ def main():
         take_over_from=dict(type='str'),
     )
     argument_spec.update(dns_verify_argument_spec())
-    run_dns_module(DrState, argument_spec, required_if=[
+    return dict(argument_spec=argument_spec, required_if=[
         ('action', 'set', ('run_id', 'operation', 'state', 'live_site', 'expect_state')),
         ('action', 'lock', ('lock_name', 'run_id', 'operation')),
         ('action', 'unlock', ('lock_name', 'run_id')),
         ('break_stale_lock', True, ('stale_after',)),
     ], mutually_exclusive=[('break_stale_lock', 'take_over_from')])
+
+
+def main():
+    run_dns_module(DrState, **module_options())
 
 
 if __name__ == '__main__':

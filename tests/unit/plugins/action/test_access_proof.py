@@ -131,3 +131,13 @@ def test_a_host_that_cannot_be_reached_is_unreachable_not_failed(tmp_path, dns_r
     assert 'UNREACHABLE' in proc.stdout and 'b-down' in proc.stdout.split('UNREACHABLE', 1)[0].rsplit('\n', 1)[-1]
     assert results(tmp_path)['b-down']['unreachable'] is True
     assert results(tmp_path)['a-app']['proof'] == 'host'
+
+
+def test_a_bad_argument_is_named_and_the_password_never_shown(tmp_path, dns_read, db_login):
+    """ansible-core prints the task's arguments when an action's own argument check fails; access_proof must not."""
+    secret = 'Arg-Check-P4ssw0rd-7741'
+    proc = run(tmp_path, {'a-db': dict(UP, db_login=dict(db_login, login_password=secret, login_port='fivefourthreetwo'))},
+               dns_read, '-vvv')
+    assert proc.returncode != 0
+    assert "argument 'login_port' is of type str found in 'db'" in proc.stdout
+    assert secret not in proc.stdout + proc.stderr

@@ -16,12 +16,9 @@ Three kinds of port, all made here and read back through the test's own sockets:
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import json
 import os
 import select
 import socket
-import subprocess
-import sys
 import threading
 import time
 

@@ -1,0 +1,19 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the genesys_dr.framework collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of genesys_dr.framework.dr_state (documentation: plugins/modules/dr_state.py).
+
+On the controller the module's own code runs in this process (plugins/plugin_utils/in_process.py):
+the lock, the DNS switch and the unlock of every procedure are dr_state tasks on localhost.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.genesys_dr.framework.plugins.modules.dr_state import DrState, module_options
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.in_process import DNSModuleAction
+
+
+class ActionModule(DNSModuleAction):
+    RUNNER = DrState
+    OPTIONS = staticmethod(module_options)
