@@ -548,6 +548,17 @@ terminated_workers:
   type: list
   elements: int
   sample: [48213]
+ended_idle_workers:
+  description:
+    - With O(publisher_lost), process ids of apply workers ended (C(pg_terminate_backend())) right after the subscription
+      was disabled because they slept outside a transaction, waiting for the lost publisher - having applied all
+      they had received. Such a worker would notice the disabling only at its next wake-up, up to a second later.
+      A worker inside a transaction is never ended this way (see RV(terminated_workers)).
+  returned: when O(type=subscription)
+  type: list
+  elements: int
+  sample: [48214]
+  version_added: 0.3.0
 queries:
   description: Statements that changed something (in check mode, that would have); passwords masked.
   returned: always
@@ -564,6 +575,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.genesys_dr.framework.plugins.module_utils.waiting import pauses
 from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres import (
     SSL_MODES,
     UNREACHABLE,
@@ -961,6 +973,7 @@ class Subscription(object):
         self.dropped_slots = set()
         self.catchup = None
         self.terminated_workers = []
+        self.ended_idle_workers = []
         self.database = conn.info.dbname
         self._worker_in_transaction = False
         self._worker_waits_for_publisher = False
@@ -1093,12 +1106,12 @@ class Subscription(object):
 
     def _wait(self, predicate, timeout):
         deadline = time.monotonic() + timeout
-        while True:
+        for pause in pauses(POLL_SECONDS):
             if predicate():
                 return True
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(POLL_SECONDS)
+            time.sleep(pause)
 
     def wait_streaming(self, oid):
         if self.check_mode:
@@ -1111,6 +1124,23 @@ class Subscription(object):
                 'publication or slot missing on the publisher, max_logical_replication_workers too low)') % (
                     self.name, self.publisher.target, self.params['worker_timeout'], seen),
                 queries=self.executed_queries, subscription=self.observe())
+
+    def end_idle_apply_worker(self, oid):
+        """After DISABLE, with the publisher reported lost: end the apply worker if it sleeps outside a transaction.
+
+        Such a worker has applied everything it read, and nothing more can come from a lost publisher; but it
+        notices DISABLE only when it wakes up, up to a second later (the apply loop's nap), and until it is gone
+        the subscription may still write. A worker inside a transaction, or busy, is left to wait_workers_gone().
+        """
+        if self.check_mode:
+            return
+        # Read and signalled in one statement (see wait_workers_gone): only a worker that, at that moment, waits for
+        # its publisher (LogicalApplyMain) without a transaction id.
+        rows = exec_sql(self, 'WITH w AS MATERIALIZED (SELECT s.pid FROM pg_catalog.pg_stat_subscription s'
+                              ' JOIN pg_catalog.pg_stat_activity a ON a.pid = s.pid'
+                              " WHERE s.subid = %s AND s.relid IS NULL AND a.backend_xid IS NULL AND a.wait_event = 'LogicalApplyMain')"
+                              ' SELECT pid FROM w WHERE pg_catalog.pg_terminate_backend(pid) ORDER BY 1', (oid,), return_rows=True)
+        self.ended_idle_workers.extend(r[0] for r in rows)
 
     def wait_workers_gone(self, oid):
         """After DISABLE: give the workers a short time to exit by themselves, then end the rest.
@@ -1471,6 +1501,8 @@ class Subscription(object):
     def detach(self, initial):
         if initial['enabled']:
             self._alter('DISABLE')
+            if self.params['publisher_lost']:
+                self.end_idle_apply_worker(initial['oid'])
             self.wait_workers_gone(initial['oid'])
         if initial['slot_name']:
             self._alter('SET (slot_name = NONE)')
@@ -1553,7 +1585,8 @@ def run_subscription(module, conn):
     elif wait and not initial['exists']:
         sub.catchup = dict(mode='skipped', target_lsn=None, confirmed_flush_lsn=None, applied_lsn=None, received_lsn=None, seconds=0.0)
     result = dict(initial_state=initial, final_state=final, subscription=final, publisher_reachable=bool(sub.publisher.reachable),
-                  publisher_lsn=None, slot=None, lag_bytes=None, orphaned_slots=sub.orphaned_slots, terminated_workers=sub.terminated_workers)
+                  publisher_lsn=None, slot=None, lag_bytes=None, orphaned_slots=sub.orphaned_slots, terminated_workers=sub.terminated_workers,
+                  ended_idle_workers=sub.ended_idle_workers)
     if sub.publisher.reachable:
         try:
             result['slot'] = sub.publisher.slot(final['slot_name'] or sub.slot_name)

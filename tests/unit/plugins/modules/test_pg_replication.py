@@ -312,10 +312,16 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
     assert refused.get('failed') and 'not contacted' in refused['msg'], refused
     assert 'cfg_new' not in slots(a)
 
+    worker = worker_pids(b, db, 'cfg_a_to_b')
     drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
     assert not drained.get('failed'), drained['msg']
     assert drained['changed'] and drained['publisher_reachable'] is False
     assert drained['catchup']['mode'] == 'received'
+    # An idle apply worker is ended at once after DISABLE (when it sleeps at that moment) or goes by itself; either way
+    # no other process is ended, nothing is reported as rolled back, and it is gone when the module returns.
+    assert drained['ended_idle_workers'] in (worker, [])
+    assert drained['terminated_workers'] == [] and not [w for w in drained.get('warnings', []) if 'rolled back' in w]
+    assert worker_pids(b, db, 'cfg_a_to_b') == []
     assert not [q for q in drained['queries'] if 'on publisher' in q], drained['queries']
     assert drained['orphaned_slots'] == ['cfg_a_to_b']
     # Read back: the subscription is stopped at the subscriber, the slot untouched at the publisher.
@@ -764,3 +770,28 @@ def test_drain_ends_at_a_transaction_a_silent_publisher_never_finishes(pair, mod
     # The transaction the publisher never finished sending is not applied: it is part of what was lost with it.
     assert rows == 1
     assert drained['terminated_workers'] == [worker] and left == []
+    assert drained['ended_idle_workers'] == []
+
+
+def test_a_lost_publisher_never_ends_a_worker_inside_a_transaction_at_once(pair, module_runner):
+    """publisher_lost: the worker holding a transaction the publisher never finishes is not ended as idle.
+
+    It is ended only after the grace period, with the warning that its open transaction was rolled back."""
+    a, b = pair
+    db = new_db(pair, BULK_SCHEMA)
+    module_runner(pg_replication, pub_args(a, db, 'bulk_pub', all_tables=True))
+    running = sub_args(b, a, db, 'bulk_a_to_b', ['bulk_pub'])
+    assert module_runner(pg_replication, running)['changed']
+    worker, paused = freeze_publisher_mid_transaction(a, b, db, 'bulk_a_to_b')
+    try:
+        drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
+        left = worker_pids(b, db, 'bulk_a_to_b')
+        rows = count(b, db, 'SELECT count(*) FROM bulk')
+    finally:
+        a.resume(paused)
+    assert not drained.get('failed'), drained['msg']
+    assert drained['ended_idle_workers'] == []
+    assert drained['terminated_workers'] == [worker] and left == [] and rows == 0
+    assert any('rolled back' in w and str(worker) in w for w in drained['warnings'])
+    # Leave no orphan for the next tests.
+    module_runner(pg_replication, dict(running, state='stopped'))
