@@ -26,8 +26,13 @@ LOCAL_TRANSPORTS = ('local', 'mitogen_local')
 
 
 def runs_here(action):
-    """Whether the action's task runs on this controller, in the foreground."""
-    return action._connection.transport in LOCAL_TRANSPORTS and not action._task.async_val
+    """Whether the action's task runs on this controller, in the foreground, as the user running Ansible.
+
+    With become the module runs as the other user (who may be the only one able to read a key file),
+    so it is left to the module.
+    """
+    return (action._connection.transport in LOCAL_TRANSPORTS and not action._task.async_val
+            and not action._play_context.become)
 
 
 def run_module(action, task_vars, result):

@@ -135,3 +135,14 @@ def test_a_bad_argument_names_the_problem_and_never_prints_the_secret(bind_zone,
     assert rc != 0
     assert "argument 'ttl' is of type" in result['msg']
     assert bind_zone.key_secret not in output
+
+
+def test_with_become_the_module_runs_as_the_become_user(bind_zone, unique):
+    """become: the module runs (as that user, who may be the only one able to read the key file), not the in-process code."""
+    name = 'cs-' + unique
+    records = [dict(name=name, type='A', value=['192.0.2.20'], ttl=30)]
+    rc, result, output = ansible('dns_record', bind_zone.connection_args(records=records), '--become', '--become-method', 'su')
+    assert rc == 0, output
+    assert module_ran(output, 'dns_record'), 'with become the module must run'
+    assert result['changed'] is True
+    assert bind_zone.dig(name, 'A') == ['192.0.2.20']
