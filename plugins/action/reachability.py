@@ -13,28 +13,17 @@ as any module would, so that a task delegated elsewhere still measures from ther
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.genesys_dr.framework.plugins.module_utils.reachability import ARGUMENT_SPEC, run_check
-from ansible_collections.genesys_dr.framework.plugins.plugin_utils.in_process import run_module, runs_here, validate
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.in_process import InProcessAction
 
 
-class ActionModule(ActionBase):
+class ActionModule(InProcessAction):
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = True
+    def spec(self):
+        return dict(argument_spec=ARGUMENT_SPEC)
 
-    def run(self, tmp=None, task_vars=None):
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        if not runs_here(self):
-            return run_module(self, task_vars, result)
-        params, invalid = validate(self, ARGUMENT_SPEC)
-        if invalid:
-            return dict(result, failed=True, msg=invalid)
+    def run_here(self, params):
         failed, outcome = run_check(params)
         if failed:
-            return dict(result, failed=True, msg=failed)
-        result.update(outcome)
-        return result
+            return dict(failed=True, msg=failed)
+        return outcome

@@ -21,8 +21,9 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import DNSError, HAS_DNSPYTHON, dns_module_options
 
-# mitogen_local: the local connection as the Mitogen strategy replaces it (GENESYS_DR_MITOGEN=1).
-LOCAL_TRANSPORTS = ('local', 'mitogen_local')
+# The Mitogen strategy (GENESYS_DR_MITOGEN=1) replaces the local connection with its own, whose
+# transport is 'local' too.
+LOCAL_TRANSPORTS = ('local',)
 
 
 def runs_here(action):
@@ -71,32 +72,55 @@ class ControllerModule(object):
         self.warnings.append(warning)
 
 
-class DNSModuleAction(ActionBase):
-    """Base of the action plugins of the DNS modules: RUNNER is the module's runner class (DrState,
-    DnsRecords), OPTIONS the function returning its argument spec and constraints."""
+class InProcessAction(ActionBase):
+    """Base of the action plugins that run their module's code in process on the controller.
+
+    run() hands the task to the module unless runs_here(); otherwise it checks the arguments against
+    spec() (keyword arguments of ArgumentSpecValidator) and calls run_here() with the validated
+    parameters. run_here() returns the keys to add to the task's result.
+    """
 
     TRANSFERS_FILES = False
     _supports_check_mode = True
     _supports_async = True
-    RUNNER = None
-    OPTIONS = None
+
+    def spec(self):
+        raise NotImplementedError
+
+    def run_here(self, params):
+        raise NotImplementedError
 
     def run(self, tmp=None, task_vars=None):
-        result = super(DNSModuleAction, self).run(tmp, task_vars)
+        result = super(InProcessAction, self).run(tmp, task_vars)
         del tmp
         if not runs_here(self):
             return run_module(self, task_vars, result)
-        params, invalid = validate(self, **dns_module_options(**self.OPTIONS()))
+        params, invalid = validate(self, **self.spec())
         if invalid:
             return dict(result, failed=True, msg=invalid)
+        result.update(self.run_here(params))
+        return result
+
+
+class DNSModuleAction(InProcessAction):
+    """Base of the action plugins of the DNS modules: RUNNER is the module's runner class (DrState,
+    DnsRecords), OPTIONS the function returning its argument spec and constraints."""
+
+    RUNNER = None
+    OPTIONS = None
+
+    def spec(self):
+        return dns_module_options(**self.OPTIONS())
+
+    def run_here(self, params):
         if not HAS_DNSPYTHON:
-            return dict(result, failed=True, msg=missing_required_lib('dnspython'))
+            return dict(failed=True, msg=missing_required_lib('dnspython'))
         module = ControllerModule(params, self._task.check_mode, self._task.diff)
         runner = self.RUNNER(module)
         try:
-            result.update(runner.run())
+            outcome = runner.run()
         except DNSError as exc:
-            result.update(runner.result, failed=True, msg=str(exc))
+            outcome = dict(runner.result, failed=True, msg=str(exc))
         if module.warnings:
-            result['warnings'] = module.warnings
-        return result
+            outcome['warnings'] = module.warnings
+        return outcome
