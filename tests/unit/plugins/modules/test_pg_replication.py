@@ -1,4 +1,5 @@
 """pg_replication: argument and message paths with mocks, replication paths on two real PostgreSQL 15 clusters."""
+import contextlib
 import itertools
 import os
 import re
@@ -295,6 +296,28 @@ def test_stop_leaves_no_slot_and_restart_streams_from_fresh_slot(pair, module_ru
     assert names == ['after_start']
 
 
+def sigterm_pending(pid):
+    """Whether a SIGTERM waits for process pid (a stopped process keeps it pending); True once it is gone."""
+    try:
+        with open('/proc/%d/status' % pid) as stream:
+            masks = [int(line.split()[1], 16) for line in stream if line.startswith(('SigPnd:', 'ShdPnd:'))]
+    except FileNotFoundError:
+        return True
+    return any(mask & (1 << (signal.SIGTERM - 1)) for mask in masks)
+
+
+def stop_while_idle(cluster, db, pid):
+    """SIGSTOP the apply worker pid at a moment it waits for its publisher outside a transaction, and leave it so."""
+    reading = 'SELECT wait_event, backend_xid IS NULL FROM pg_stat_activity WHERE pid = %s'
+    while True:
+        wait_until(lambda: cluster.sql(db, reading, (pid,)) == [('LogicalApplyMain', True)], what='apply worker idle')
+        os.kill(pid, signal.SIGSTOP)
+        # It may have woken between the reading and the signal: then it is let go and caught at its next wait.
+        if cluster.sql(db, reading, (pid,)) == [('LogicalApplyMain', True)]:
+            return
+        os.kill(pid, signal.SIGCONT)
+
+
 def test_publisher_lost_is_never_contacted(pair, module_runner):
     """publisher_lost: the caller found the publisher silent; the module must not connect to it.
 
@@ -312,14 +335,32 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
     assert refused.get('failed') and 'not contacted' in refused['msg'], refused
     assert 'cfg_new' not in slots(a)
 
+    # The idle apply worker is held (SIGSTOP) in its wait for the publisher, so it cannot notice DISABLE and go by
+    # itself: only the module can end it, and it is let go once the module's SIGTERM is pending.
     worker = worker_pids(b, db, 'cfg_a_to_b')
-    drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
+    assert len(worker) == 1
+    stop_while_idle(b, db, worker[0])
+    released = threading.Event()
+
+    def resume_once_terminated():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not sigterm_pending(worker[0]):
+            time.sleep(0.01)
+        released.set()
+        os.kill(worker[0], signal.SIGCONT)
+
+    watcher = threading.Thread(target=resume_once_terminated)
+    watcher.start()
+    try:
+        drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
+    finally:
+        watcher.join()
+    assert released.is_set()
     assert not drained.get('failed'), drained['msg']
     assert drained['changed'] and drained['publisher_reachable'] is False
     assert drained['catchup']['mode'] == 'received'
-    # An idle apply worker is ended at once after DISABLE (when it sleeps at that moment) or goes by itself; either way
-    # no other process is ended, nothing is reported as rolled back, and it is gone when the module returns.
-    assert drained['ended_idle_workers'] in (worker, [])
+    # Ended at once as idle, not after the grace period as a worker that does not exit; nothing rolled back.
+    assert drained['ended_idle_workers'] == worker
     assert drained['terminated_workers'] == [] and not [w for w in drained.get('warnings', []) if 'rolled back' in w]
     assert worker_pids(b, db, 'cfg_a_to_b') == []
     assert not [q for q in drained['queries'] if 'on publisher' in q], drained['queries']
@@ -728,20 +769,31 @@ def freeze_publisher_mid_transaction(a, b, db, name):
     return worker, paused
 
 
-def test_stop_ends_an_apply_worker_stuck_on_a_silent_publisher(pair, module_runner):
+@contextlib.contextmanager
+def stream_cut_mid_transaction(pair, module_runner):
+    """A running subscription bulk_a_to_b (a -> b) that has applied one committed row, then its publisher a frozen
+    in the middle of sending a transaction (freeze_publisher_mid_transaction). Yields (db, the subscription's
+    arguments, apply worker pid) while a is frozen; resumes a afterwards."""
     a, b = pair
     db = new_db(pair, BULK_SCHEMA)
     module_runner(pg_replication, pub_args(a, db, 'bulk_pub', all_tables=True))
     running = sub_args(b, a, db, 'bulk_a_to_b', ['bulk_pub'])
-    assert module_runner(pg_replication, running)['changed']
+    a.sql(db, "INSERT INTO bulk (payload) VALUES ('committed before')")
+    assert module_runner(pg_replication, dict(running, copy_data=True, wait_for_catchup=True))['changed']
     worker, paused = freeze_publisher_mid_transaction(a, b, db, 'bulk_a_to_b')
     try:
+        yield db, running, worker
+    finally:
+        a.resume(paused)
+
+
+def test_stop_ends_an_apply_worker_stuck_on_a_silent_publisher(pair, module_runner):
+    b = pair[1]
+    with stream_cut_mid_transaction(pair, module_runner) as (db, running, worker):
         stopped = module_runner(pg_replication, dict(running, state='stopped'))
         # Read back with separate connections, while the publisher is still frozen.
         left = worker_pids(b, db, 'bulk_a_to_b')
         row = subscription_row(b, db, 'bulk_a_to_b')
-    finally:
-        a.resume(paused)
     assert not stopped.get('failed'), stopped['msg']
     assert stopped['terminated_workers'] == [worker]
     assert any('terminated' in w and str(worker) in w for w in stopped['warnings'])
@@ -752,19 +804,11 @@ def test_stop_ends_an_apply_worker_stuck_on_a_silent_publisher(pair, module_runn
 
 
 def test_drain_ends_at_a_transaction_a_silent_publisher_never_finishes(pair, module_runner):
-    a, b = pair
-    db = new_db(pair, BULK_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'bulk_pub', all_tables=True))
-    running = sub_args(b, a, db, 'bulk_a_to_b', ['bulk_pub'])
-    a.sql(db, "INSERT INTO bulk (payload) VALUES ('committed before')")
-    assert module_runner(pg_replication, dict(running, copy_data=True, wait_for_catchup=True))['changed']
-    worker, paused = freeze_publisher_mid_transaction(a, b, db, 'bulk_a_to_b')
-    try:
+    b = pair[1]
+    with stream_cut_mid_transaction(pair, module_runner) as (db, running, worker):
         drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
         left = worker_pids(b, db, 'bulk_a_to_b')
         rows = count(b, db, 'SELECT count(*) FROM bulk')
-    finally:
-        a.resume(paused)
     assert not drained.get('failed'), drained['msg']
     assert drained['catchup']['mode'] == 'received' and drained['catchup']['seconds'] < running['catchup_timeout']
     # The transaction the publisher never finished sending is not applied: it is part of what was lost with it.
@@ -777,21 +821,14 @@ def test_a_lost_publisher_never_ends_a_worker_inside_a_transaction_at_once(pair,
     """publisher_lost: the worker holding a transaction the publisher never finishes is not ended as idle.
 
     It is ended only after the grace period, with the warning that its open transaction was rolled back."""
-    a, b = pair
-    db = new_db(pair, BULK_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'bulk_pub', all_tables=True))
-    running = sub_args(b, a, db, 'bulk_a_to_b', ['bulk_pub'])
-    assert module_runner(pg_replication, running)['changed']
-    worker, paused = freeze_publisher_mid_transaction(a, b, db, 'bulk_a_to_b')
-    try:
+    b = pair[1]
+    with stream_cut_mid_transaction(pair, module_runner) as (db, running, worker):
         drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
         left = worker_pids(b, db, 'bulk_a_to_b')
         rows = count(b, db, 'SELECT count(*) FROM bulk')
-    finally:
-        a.resume(paused)
     assert not drained.get('failed'), drained['msg']
     assert drained['ended_idle_workers'] == []
-    assert drained['terminated_workers'] == [worker] and left == [] and rows == 0
+    assert drained['terminated_workers'] == [worker] and left == [] and rows == 1
     assert any('rolled back' in w and str(worker) in w for w in drained['warnings'])
     # Leave no orphan for the next tests.
     module_runner(pg_replication, dict(running, state='stopped'))
