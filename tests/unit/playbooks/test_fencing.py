@@ -32,13 +32,14 @@ BIN = os.path.join(TOP, '.venv', 'bin')
 FAKE_APP = os.path.join(TOP, 'tests', 'unit', 'plugins', 'fake_genesys_app.py')
 
 
-def fencing_playbook(stop_vars='', verify_vars=''):
-    """stop_masters on the management hosts, then verify of site_a on the controller; extra vars as YAML lines."""
+def fencing_playbook(stop_vars='', verify_vars='', hosts='management_hosts', play_options=''):
+    """stop_masters on the management hosts, then verify of site_a on the controller; extra vars and play
+    options as YAML lines."""
     return '''
 - name: Fence the site's management hosts
-  hosts: management_hosts
+  hosts: %s
   gather_facts: false
-  tasks:
+%s  tasks:
     - name: Stop the master applications
       ansible.builtin.include_role:
         name: genesys_dr.framework.fencing
@@ -57,7 +58,7 @@ def fencing_playbook(stop_vars='', verify_vars=''):
       vars:
         fencing_site: site_a
         genesys_dr_run_id: unit-test-run
-%s''' % (stop_vars, verify_vars)
+%s''' % (hosts, play_options, stop_vars, verify_vars)
 
 
 PLAYBOOK = fencing_playbook()
@@ -210,3 +211,34 @@ def test_a_host_found_silent_earlier_is_recorded_not_reached_without_any_action(
         if master.poll() is None:
             os.kill(master.pid, signal.SIGKILL)
         master.wait()
+
+
+# Disaster: the play goes on past an unreachable host; a host that never ran the fencing is named as such.
+IGNORING_PLAYBOOK = fencing_playbook(verify_vars='        fencing_allow_unreachable: true\n',
+                                     hosts='management_hosts:!mgmt-skipped', play_options='  ignore_unreachable: true\n')
+
+
+def test_an_unreachable_host_costs_one_connection_attempt_and_one_never_fenced_is_named(tmp_path):
+    """With ignore_unreachable (a disaster run), a host the reachability check passed but SSH does not
+    reach is tried once, not once per step, and is recorded "not done: host unreachable"; a host of the
+    site that never ran the fencing (here left out of the play) fails the check under its own name."""
+    local = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
+    gone = {'ansible_host': '127.0.0.1', 'ansible_port': closed_port(), 'ansible_connection': 'ssh',
+            'ansible_ssh_common_args': '-o ConnectTimeout=5 -o BatchMode=yes -o ControlMaster=no',
+            'genesys_app_base': '/nonexistent',
+            'genesys_apps': [{'name': 'gone_CS_P', 'component': 'master_cs', 'role': 'primary', 'port': 2020}]}
+    inventory = {'all': {'children': {
+        'site_a': {'hosts': {'mgmt-gone': None, 'mgmt-skipped': None}},
+        'db_hosts': {'hosts': {}},
+        'management_hosts': {'hosts': {'mgmt-gone': gone, 'mgmt-skipped': dict(local, genesys_app_base=str(tmp_path),
+                                                                                 genesys_apps=[])}},
+    }}}
+    proc = run_playbook(tmp_path, inventory, IGNORING_PLAYBOOK)
+    out = proc.stdout
+    assert len(re.findall(r'^fatal: \[mgmt-gone\]: UNREACHABLE!', out, re.M)) == 1, out
+    assert '"mgmt-gone master applications stopped": "not done: host unreachable"' in out, out
+    failed = re.findall(r'^fatal: \[localhost\]: FAILED! => (.*?)^\S', out + '\nEND', re.M | re.S)
+    assert proc.returncode != 0 and len(failed) == 1, out
+    msg = ' '.join(failed[0].split())
+    assert 'the fencing step never ran there (the host had left the run before it): mgmt-skipped' in msg, msg
+    assert 'mgmt-gone' not in msg.split('never ran')[1], msg
