@@ -21,6 +21,21 @@ def in_sequence(apps, sequence):
     return [entry[2] for entry in sorted(chosen, key=lambda t: (t[0], t[1]))]
 
 
+def site_host(groups, component, site):
+    """The host of group `component` (db_hosts, management_hosts, ...) at site `site`: the first in
+    the component group's order that is also in the site's group (the preflight requires exactly one)."""
+    for name, what in ((component, 'component'), (site, 'site')):
+        if not isinstance(name, str) or not name:
+            raise AnsibleFilterError('site_host: the %s must be a group name, got %r' % (what, name))
+        if name not in groups:
+            raise AnsibleFilterError('site_host: no group %s in the inventory' % name)
+    at_site = set(groups[site])
+    for host in groups[component]:
+        if host in at_site:
+            return host
+    raise AnsibleFilterError('site_host: no host of group %s at site %s' % (component, site))
+
+
 def dns_verify_servers(hosts, lost_sites=None):
     """`verify_servers` for dns_record/dr_state from the DNS servers' hostvars; servers of
     lost sites are listed with skip so the module warns instead of waiting for them."""
@@ -65,5 +80,5 @@ def row_divergence(here, there):
 
 class FilterModule(object):
     def filters(self):
-        return {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers,
+        return {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers, 'site_host': site_host,
                 'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}

@@ -17,7 +17,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.genesys_dr.framework.plugins.filter import dr_filters
 from ansible_collections.genesys_dr.framework.plugins.filter.dr_filters import (
-    dns_verify_servers, in_sequence, row_divergence, unreachable_hosts)
+    dns_verify_servers, in_sequence, row_divergence, site_host, unreachable_hosts)
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -32,6 +32,31 @@ MANAGEMENT_APPS = [
 def _applications_defaults():
     with open(os.path.join(TOP, 'roles', 'applications', 'defaults', 'main.yml')) as f:
         return yaml.safe_load(f)
+
+
+# site_host ---------------------------------------------------------------------------
+
+GROUPS = {'db_hosts': ['east-db', 'west-db-2', 'west-db'], 'management_hosts': ['east-mgmt', 'west-mgmt'],
+          'dc_east': ['east-mgmt', 'east-db'], 'dc_west': ['west-db', 'west-mgmt', 'west-db-2'], 'branch': ['branch-app']}
+
+
+def test_site_host_is_the_component_host_at_the_site_in_component_order():
+    assert site_host(GROUPS, 'db_hosts', 'dc_east') == 'east-db'
+    assert site_host(GROUPS, 'management_hosts', 'dc_west') == 'west-mgmt'
+    # Two DB hosts at one site (the preflight refuses it): the component group's order decides.
+    assert site_host(GROUPS, 'db_hosts', 'dc_west') == 'west-db-2'
+
+
+@pytest.mark.parametrize('component, site, message', [
+    ('db_hosts', 'branch', 'no host of group db_hosts at site branch'),
+    ('db_hosts', 'dc_north', 'no group dc_north in the inventory'),
+    ('dns_servers', 'dc_east', 'no group dns_servers in the inventory'),
+    ('db_hosts', '', "the site must be a group name, got ''"),
+    ('db_hosts', None, 'the site must be a group name, got None'),
+])
+def test_site_host_names_what_is_missing(component, site, message):
+    with pytest.raises(AnsibleFilterError, match=message):
+        site_host(GROUPS, component, site)
 
 
 # in_sequence -------------------------------------------------------------------------
@@ -153,9 +178,9 @@ def test_row_divergence_splits_at_the_last_bar():
 
 # the plugin as Ansible loads it ------------------------------------------------------------
 
-def test_filter_module_exposes_the_four_filters():
+def test_filter_module_exposes_the_five_filters():
     filters = dr_filters.FilterModule().filters()
-    assert filters == {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers,
+    assert filters == {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers, 'site_host': site_host,
                        'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}
 
 
@@ -186,6 +211,7 @@ def test_filters_by_fqcn_in_real_templating(tmp_path):
           'dns': servers | genesys_dr.framework.dns_verify_servers(['dc_west']),
           'unreachable': ['localhost', 'east-gone-01'] | genesys_dr.framework.unreachable_hosts(hostvars, 'probe'),
           'rows': ['t|1', 't|2', 'u|3'] | genesys_dr.framework.row_divergence(['t|1']),
+          'site_host': groups | genesys_dr.framework.site_host('ungrouped', 'all'),
         } | to_json }}"
 ''' % (json.dumps(MANAGEMENT_APPS), out))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'), GENESYS_DR_REPORT_DIR=str(tmp_path),
@@ -201,4 +227,5 @@ def test_filters_by_fqcn_in_real_templating(tmp_path):
                 {'name': 'ns2', 'address': '198.51.100.53', 'skip': True, 'skip_reason': 'site dc_west confirmed lost'}],
         'unreachable': ['east-gone-01'],
         'rows': {'t': 1, 'u': 1},
+        'site_host': 'localhost',
     }
