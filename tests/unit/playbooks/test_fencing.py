@@ -227,11 +227,11 @@ def test_an_unreachable_host_costs_one_connection_attempt_and_one_never_fenced_i
             'ansible_ssh_common_args': '-o ConnectTimeout=5 -o BatchMode=yes -o ControlMaster=no',
             'genesys_app_base': '/nonexistent',
             'genesys_apps': [{'name': 'gone_CS_P', 'component': 'master_cs', 'role': 'primary', 'port': 2020}]}
+    skipped = dict(local, genesys_app_base=str(tmp_path), genesys_apps=[])
     inventory = {'all': {'children': {
         'site_a': {'hosts': {'mgmt-gone': None, 'mgmt-skipped': None}},
         'db_hosts': {'hosts': {}},
-        'management_hosts': {'hosts': {'mgmt-gone': gone, 'mgmt-skipped': dict(local, genesys_app_base=str(tmp_path),
-                                                                                 genesys_apps=[])}},
+        'management_hosts': {'hosts': {'mgmt-gone': gone, 'mgmt-skipped': skipped}},
     }}}
     proc = run_playbook(tmp_path, inventory, IGNORING_PLAYBOOK)
     out = proc.stdout
