@@ -340,13 +340,16 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
     worker = worker_pids(b, db, 'cfg_a_to_b')
     assert len(worker) == 1
     stop_while_idle(b, db, worker[0])
-    released = threading.Event()
+    # Set only when the SIGTERM came while the worker was held, not when the watcher gave up.
+    terminated_while_held = threading.Event()
 
     def resume_once_terminated():
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not sigterm_pending(worker[0]):
+        while time.monotonic() < deadline:
+            if sigterm_pending(worker[0]):
+                terminated_while_held.set()
+                break
             time.sleep(0.01)
-        released.set()
         os.kill(worker[0], signal.SIGCONT)
 
     watcher = threading.Thread(target=resume_once_terminated)
@@ -355,7 +358,7 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
         drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
     finally:
         watcher.join()
-    assert released.is_set()
+    assert terminated_while_held.is_set()
     assert not drained.get('failed'), drained['msg']
     assert drained['changed'] and drained['publisher_reachable'] is False
     assert drained['catchup']['mode'] == 'received'
