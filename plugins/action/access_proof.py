@@ -14,7 +14,7 @@ __metaclass__ = type
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
+from ansible_collections.genesys_dr.framework.plugins.module_utils.dns_client import (
     absolute_name,
     DNSClient,
     DNSError,

@@ -9,7 +9,7 @@ On the controller the module's own code runs in this process (plugins/plugin_uti
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.genesys_dr.framework.plugins.modules.dns_record import DnsRecords, module_options
+from ansible_collections.genesys_dr.framework.plugins.module_utils.dns_record import DnsRecords, module_options
 from ansible_collections.genesys_dr.framework.plugins.plugin_utils.in_process import DNSModuleAction
 
 

@@ -10,7 +10,7 @@ the lock, the DNS switch and the unlock of every procedure are dr_state tasks on
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.genesys_dr.framework.plugins.modules.dr_state import DrState, module_options
+from ansible_collections.genesys_dr.framework.plugins.module_utils.dr_state import DrState, module_options
 from ansible_collections.genesys_dr.framework.plugins.plugin_utils.in_process import DNSModuleAction
 
 

@@ -234,82 +234,8 @@ servers:
       type: str
 '''
 
-import time
-
-from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import (
-    DNSClient,
-    DNSError,
-    apply_update,
-    build_update,
-    check_conflicts,
-    dns_connection_argument_spec,
-    dns_records_argument_spec,
-    dns_verify_argument_spec,
-    out_of_sync_message,
-    plan_records,
-    records_from_params,
-    rrsets_diff,
-    update_lines,
-    wait_for_servers,
-    run_dns_module,
-)
-
-
-class DnsRecords(object):
-    """Plan, send, read back and verify one atomic record update."""
-
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.result = dict(changed=False, records=[], serial=None, servers=[], verify_seconds=None,
-                           update=dict(zone=self.params['zone'], prerequisites=[], changes=[], sent=False))
-
-    def run(self):
-        check_mode = self.module.check_mode
-        client = DNSClient.from_params(self.params)
-        self.result['update']['zone'] = client.zone.to_text()
-        # Zone, reachability and key are checked once before anything is planned.
-        self.result['serial'] = client.read_serial()
-        plans = plan_records(client, records_from_params(self.params['records'], client.zone))
-        self.result['records'] = [plan.to_result() for plan in plans]
-        check_conflicts(plans)
-        update = build_update(client, plans)
-        self.result['update'].update(update_lines(update))
-        self.result['changed'] = update is not None
-        if update is None:
-            afters = [plan.before for plan in plans]
-        elif check_mode:
-            afters = [plan.after for plan in plans]
-        else:
-            afters = apply_update(client, update, plans)
-            self.result['update']['sent'] = True
-            for entry, observed in zip(self.result['records'], afters):
-                entry['after'] = observed.to_dict()
-        if self.module._diff:
-            self.result['diff'] = rrsets_diff([plan.before for plan in plans], afters, 'zone %s' % client.zone)
-        self.result['serial'] = client.read_serial()
-        timeout = self.params['verify_timeout']
-        verify_started = time.monotonic()
-        self.result['servers'], warnings = wait_for_servers(client, self.params['verify_servers'], afters, self.result['serial'],
-                                                            timeout, wait=not check_mode)
-        # Waiting for the DNS servers is waiting for the system: the run's report books it so.
-        self.result['verify_seconds'] = round(time.monotonic() - verify_started, 3)
-        for warning in warnings:
-            self.module.warn(warning)
-        if not check_mode:
-            message = out_of_sync_message(self.result['servers'], self.result['serial'], timeout)
-            if message:
-                raise DNSError(message, 'verify')
-        return self.result
-
-
-def module_options():
-    """The argument spec and its constraints (keyword arguments of run_dns_module, and of the action plugin)."""
-    argument_spec = dns_connection_argument_spec()
-    argument_spec['records'] = dns_records_argument_spec()
-    argument_spec['records']['required'] = True
-    argument_spec.update(dns_verify_argument_spec())
-    return dict(argument_spec=argument_spec)
+from ansible_collections.genesys_dr.framework.plugins.module_utils.dns_options import run_dns_module
+from ansible_collections.genesys_dr.framework.plugins.module_utils.dns_record import DnsRecords, module_options
 
 
 def main():

@@ -19,7 +19,8 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.genesys_dr.framework.plugins.module_utils.dns import DNSError, HAS_DNSPYTHON, dns_module_options
+from ansible_collections.genesys_dr.framework.plugins.module_utils.dns_client import DNSError, HAS_DNSPYTHON
+from ansible_collections.genesys_dr.framework.plugins.module_utils.dns_options import dns_module_options
 
 # The Mitogen strategy (GENESYS_DR_MITOGEN=1) replaces the local connection with its own, whose
 # transport is 'local' too.

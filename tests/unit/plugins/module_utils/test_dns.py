@@ -2,7 +2,7 @@
 # Copyright: (c) 2025, Genesys DR framework team
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""module_utils/dns.py: key parsing, planning, the UPDATE text, and the wire paths that the
+"""module_utils/dns_client.py, dns_update.py, dns_verify.py: key parsing, planning, the UPDATE text, and the wire paths that the
 modules cannot easily provoke (a race between read and update, BADTIME, an unsigned answer)."""
 
 from __future__ import absolute_import, division, print_function
@@ -20,7 +20,9 @@ import dns.name
 import dns.rdatatype
 import dns.renderer
 
-from ansible_collections.genesys_dr.framework.plugins.module_utils import dns as dnsu
+from ansible_collections.genesys_dr.framework.plugins.module_utils import dns_client
+from ansible_collections.genesys_dr.framework.plugins.module_utils import dns_update
+from ansible_collections.genesys_dr.framework.plugins.module_utils import dns_verify
 
 pytest_plugins = ['ansible_collections.genesys_dr.framework.tests.unit.plugins.conftest_dns']
 
@@ -37,19 +39,19 @@ def params(**extra):
 def client_for(bind_zone, **overrides):
     options = dict(bind_zone.connection_args(), key_algorithm='hmac-sha256', key_file=None, protocol='tcp')
     options.update(overrides)
-    return dnsu.DNSClient.from_params(options)
+    return dns_client.DNSClient.from_params(options)
 
 
 def request(name, rdtype, values=None, state='present', expect=None, ttl=None):
     zone = ZONE
     record = dict(name=name, type=rdtype, value=values, state=state, expect=expect, ttl=ttl)
-    return dnsu.RecordRequest.from_param(record, zone)
+    return dns_update.RecordRequest.from_param(record, zone)
 
 
 def rrstate(name, rdtype, values, ttl=60):
-    owner = dnsu.absolute_name(name, ZONE)
-    kind = dnsu.record_type(rdtype)
-    return dnsu.RRState(owner, kind, ttl, dnsu.make_rdatas(owner, kind, values, ZONE))
+    owner = dns_client.absolute_name(name, ZONE)
+    kind = dns_client.record_type(rdtype)
+    return dns_client.RRState(owner, kind, ttl, dns_client.make_rdatas(owner, kind, values, ZONE))
 
 
 # ------------------------------------------------------------------ keys
@@ -58,7 +60,7 @@ KEYGEN_OUTPUT = 'key "ddns-key" {\n\talgorithm hmac-sha256;\n\tsecret "ab//cd+ef
 
 
 def test_parse_key_file_reads_tsig_keygen_output_and_keeps_slashes_in_secret():
-    assert dnsu.parse_key_file(KEYGEN_OUTPUT) == [dict(name='ddns-key', algorithm='hmac-sha256', secret='ab//cd+ef/gh==')]
+    assert dns_client.parse_key_file(KEYGEN_OUTPUT) == [dict(name='ddns-key', algorithm='hmac-sha256', secret='ab//cd+ef/gh==')]
 
 
 def test_parse_key_file_ignores_comments_and_reads_several_keys():
@@ -67,7 +69,7 @@ def test_parse_key_file_ignores_comments_and_reads_several_keys():
 key second { algorithm HMAC-SHA512; // trailing comment
   secret "AAAA"; };
 ''' + KEYGEN_OUTPUT
-    keys = dnsu.parse_key_file(text)
+    keys = dns_client.parse_key_file(text)
     assert [(k['name'], k['algorithm'], k['secret']) for k in keys] == [('second', 'hmac-sha512', 'AAAA'), ('ddns-key', 'hmac-sha256', 'ab//cd+ef/gh==')]
 
 
@@ -76,24 +78,24 @@ key second { algorithm HMAC-SHA512; // trailing comment
     ('key "k" { algorithm hmac-sha256; };', 'lacks the algorithm or the secret'),
 ])
 def test_parse_key_file_errors(text, expected):
-    with pytest.raises(dnsu.DNSError) as raised:
-        dnsu.parse_key_file(text)
+    with pytest.raises(dns_client.DNSError) as raised:
+        dns_client.parse_key_file(text)
     assert expected in str(raised.value) and raised.value.kind == 'config'
 
 
 def test_key_from_file_selects_by_name(tmp_path):
     path = tmp_path / 'keys.conf'
     path.write_text('key "one" { algorithm hmac-sha256; secret "%s"; };\nkey "two" { algorithm hmac-sha384; secret "%s"; };\n' % (SECRET, SECRET))
-    key = dnsu.TsigKey.from_params(params(key_file=str(path), key_name='two'))
+    key = dns_client.TsigKey.from_params(params(key_file=str(path), key_name='two'))
     assert key.text_name == 'two' and key.algorithm == 'hmac-sha384'
-    with pytest.raises(dnsu.DNSError) as several:
-        dnsu.TsigKey.from_params(params(key_file=str(path)))
+    with pytest.raises(dns_client.DNSError) as several:
+        dns_client.TsigKey.from_params(params(key_file=str(path)))
     assert 'holds several keys (one, two): set key_name' in str(several.value)
-    with pytest.raises(dnsu.DNSError) as missing:
-        dnsu.TsigKey.from_params(params(key_file=str(path), key_name='three'))
+    with pytest.raises(dns_client.DNSError) as missing:
+        dns_client.TsigKey.from_params(params(key_file=str(path), key_name='three'))
     assert 'holds no key named "three"' in str(missing.value)
-    with pytest.raises(dnsu.DNSError) as unreadable:
-        dnsu.TsigKey.from_params(params(key_file=str(tmp_path / 'nope')))
+    with pytest.raises(dns_client.DNSError) as unreadable:
+        dns_client.TsigKey.from_params(params(key_file=str(tmp_path / 'nope')))
     assert 'cannot read key_file' in str(unreadable.value)
 
 
@@ -103,8 +105,8 @@ def test_key_from_file_selects_by_name(tmp_path):
     (SECRET, 'hmac-sha3', 'supported: hmac-md5'),
 ])
 def test_bad_key_material(secret, algorithm, expected):
-    with pytest.raises(dnsu.DNSError) as raised:
-        dnsu.TsigKey('k', secret, algorithm)
+    with pytest.raises(dns_client.DNSError) as raised:
+        dns_client.TsigKey('k', secret, algorithm)
     assert expected in str(raised.value)
     if secret:
         assert secret not in str(raised.value)
@@ -120,80 +122,80 @@ def test_bad_key_material(secret, algorithm, expected):
     ('a.b', 'a.b.example.test.'),
 ])
 def test_absolute_name(text, expected):
-    assert dnsu.absolute_name(text, ZONE).to_text() == expected
+    assert dns_client.absolute_name(text, ZONE).to_text() == expected
 
 
 def test_absolute_name_outside_zone():
-    with pytest.raises(dnsu.DNSError) as raised:
-        dnsu.absolute_name('host.other.test.', ZONE)
+    with pytest.raises(dns_client.DNSError) as raised:
+        dns_client.absolute_name('host.other.test.', ZONE)
     assert 'is outside zone example.test.' in str(raised.value)
 
 
 def test_txt_values_are_one_record_of_literal_strings():
-    rdatas = dnsu.make_rdatas(ZONE, dns.rdatatype.TXT, ['b=2', 'a=1 "x"'], ZONE)
+    rdatas = dns_client.make_rdatas(ZONE, dns.rdatatype.TXT, ['b=2', 'a=1 "x"'], ZONE)
     assert len(rdatas) == 1
     assert next(iter(rdatas)).strings == (b'b=2', b'a=1 "x"')
-    assert dnsu.rdata_values(dns.rdatatype.TXT, rdatas) == ['b=2', 'a=1 "x"']
+    assert dns_client.rdata_values(dns.rdatatype.TXT, rdatas) == ['b=2', 'a=1 "x"']
 
 
 def test_relative_names_in_values_are_relative_to_the_zone():
-    rdatas = dnsu.make_rdatas(ZONE, dns.rdatatype.CNAME, ['target'], ZONE)
-    assert dnsu.rdata_values(dns.rdatatype.CNAME, rdatas) == ['target.example.test.']
+    rdatas = dns_client.make_rdatas(ZONE, dns.rdatatype.CNAME, ['target'], ZONE)
+    assert dns_client.rdata_values(dns.rdatatype.CNAME, rdatas) == ['target.example.test.']
 
 
 def test_serial_arithmetic_wraps():
-    assert dnsu.serial_at_least(5, 5)
-    assert dnsu.serial_at_least(6, 5)
-    assert not dnsu.serial_at_least(4, 5)
-    assert dnsu.serial_at_least(3, 4294967290)
-    assert not dnsu.serial_at_least(4294967290, 3)
+    assert dns_client.serial_at_least(5, 5)
+    assert dns_client.serial_at_least(6, 5)
+    assert not dns_client.serial_at_least(4, 5)
+    assert dns_client.serial_at_least(3, 4294967290)
+    assert not dns_client.serial_at_least(4294967290, 3)
 
 
 # ------------------------------------------------------------------ planning
 
 def test_plan_compare_and_swap_outcomes():
-    expected = dnsu.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.1']))
+    expected = dns_update.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.1']))
     assert expected.changed and expected.compare_and_swap == 'expected' and expected.prerequisite == rrstate('cs', 'A', ['192.0.2.1']).rdatas
     assert expected.after.ttl == 60
-    already = dnsu.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.2']))
+    already = dns_update.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.2']))
     assert not already.changed and already.compare_and_swap == 'already_target' and already.conflict is None
-    moved = dnsu.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.9']))
+    moved = dns_update.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.9']))
     assert moved.conflict == "cs.example.test. A: expected ['192.0.2.1'] (compare-and-swap) but the primary serves ['192.0.2.9']"
-    new = dnsu.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=[]), rrstate('cs', 'A', []))
-    assert new.changed and new.prerequisite == frozenset() and new.after.ttl == dnsu.DEFAULT_TTL
+    new = dns_update.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=[]), rrstate('cs', 'A', []))
+    assert new.changed and new.prerequisite == frozenset() and new.after.ttl == dns_update.DEFAULT_TTL
 
 
 def test_plan_ttl_change_and_partial_delete():
-    ttl_only = dnsu.RecordPlan(request('cs', 'A', ['192.0.2.2'], ttl=30), rrstate('cs', 'A', ['192.0.2.2']))
+    ttl_only = dns_update.RecordPlan(request('cs', 'A', ['192.0.2.2'], ttl=30), rrstate('cs', 'A', ['192.0.2.2']))
     assert ttl_only.changed and ttl_only.after.ttl == 30
-    partial = dnsu.RecordPlan(request('cs', 'A', ['192.0.2.2'], state='absent'), rrstate('cs', 'A', ['192.0.2.2', '192.0.2.3']))
+    partial = dns_update.RecordPlan(request('cs', 'A', ['192.0.2.2'], state='absent'), rrstate('cs', 'A', ['192.0.2.2', '192.0.2.3']))
     assert partial.changed and partial.after.values == ['192.0.2.3']
-    gone = dnsu.RecordPlan(request('cs', 'A', None, state='absent'), rrstate('cs', 'A', []))
+    gone = dns_update.RecordPlan(request('cs', 'A', None, state='absent'), rrstate('cs', 'A', []))
     assert not gone.changed
 
 
 def test_duplicate_records_are_refused():
     records = [dict(name='cs', type='A', value=['192.0.2.1'], state='present', expect=None, ttl=None)] * 2
-    with pytest.raises(dnsu.DNSError) as raised:
-        dnsu.records_from_params(records, ZONE)
+    with pytest.raises(dns_client.DNSError) as raised:
+        dns_update.records_from_params(records, ZONE)
     assert 'cs.example.test. A is listed twice' in str(raised.value)
 
 
 def test_update_text_for_every_prerequisite_kind():
-    client = dnsu.DNSClient('192.0.2.53', 53, ZONE, dnsu.TsigKey('k', SECRET, 'hmac-sha256'))
-    plans = [dnsu.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.1'])),
-             dnsu.RecordPlan(request('old', 'TXT', None, state='absent', expect=['x']), rrstate('old', 'TXT', ['x']))]
-    owner = dnsu.absolute_name('www', ZONE)
-    extra = [dnsu.Prerequisite('yxdomain', owner), dnsu.Prerequisite('nxdomain', dnsu.absolute_name('free', ZONE)),
-             dnsu.Prerequisite('yxrrset', owner, dns.rdatatype.AAAA)]
-    update = dnsu.build_update(client, plans, extra)
+    client = dns_client.DNSClient('192.0.2.53', 53, ZONE, dns_client.TsigKey('k', SECRET, 'hmac-sha256'))
+    plans = [dns_update.RecordPlan(request('cs', 'A', ['192.0.2.2'], expect=['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.1'])),
+             dns_update.RecordPlan(request('old', 'TXT', None, state='absent', expect=['x']), rrstate('old', 'TXT', ['x']))]
+    owner = dns_client.absolute_name('www', ZONE)
+    extra = [dns_update.Prerequisite('yxdomain', owner), dns_update.Prerequisite('nxdomain', dns_client.absolute_name('free', ZONE)),
+             dns_update.Prerequisite('yxrrset', owner, dns.rdatatype.AAAA)]
+    update = dns_update.build_update(client, plans, extra)
     assert update.keyname.to_text() == 'k.'
-    assert dnsu.update_lines(update) == dict(
+    assert dns_update.update_lines(update) == dict(
         prerequisites=['prereq yxrrset cs.example.test. A 192.0.2.1', 'prereq yxrrset old.example.test. TXT "x"',
                        'prereq yxdomain www.example.test.', 'prereq nxdomain free.example.test.', 'prereq yxrrset www.example.test. AAAA'],
         changes=['update delete cs.example.test. A', 'update add cs.example.test. 60 A 192.0.2.2', 'update delete old.example.test. TXT'])
-    unchanged = [dnsu.RecordPlan(request('cs', 'A', ['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.1']))]
-    assert dnsu.build_update(client, unchanged) is None
+    unchanged = [dns_update.RecordPlan(request('cs', 'A', ['192.0.2.1']), rrstate('cs', 'A', ['192.0.2.1']))]
+    assert dns_update.build_update(client, unchanged) is None
 
 
 # ------------------------------------------------------------------ against BIND
@@ -201,15 +203,15 @@ def test_update_text_for_every_prerequisite_kind():
 def test_record_changed_between_read_and_update_fails_the_whole_update(bind_zone, unique):
     bind_zone.nsupdate('update add %s.%s. 60 A 192.0.2.1' % (unique, bind_zone.zone))
     client = client_for(bind_zone)
-    requests = dnsu.records_from_params([
+    requests = dns_update.records_from_params([
         dict(name=unique, type='A', value=['192.0.2.2'], state='present', expect=['192.0.2.1'], ttl=None),
         dict(name='other-' + unique, type='A', value=['192.0.2.3'], state='present', expect=None, ttl=None)], client.zone)
-    plans = dnsu.plan_records(client, requests)
-    update = dnsu.build_update(client, plans)
+    plans = dns_update.plan_records(client, requests)
+    update = dns_update.build_update(client, plans)
     bind_zone.nsupdate('update delete %s.%s. A\nupdate add %s.%s. 60 A 192.0.2.7' % (unique, bind_zone.zone, unique, bind_zone.zone))
     serial = bind_zone.serial()
-    with pytest.raises(dnsu.DNSError) as raised:
-        dnsu.apply_update(client, update, plans)
+    with pytest.raises(dns_client.DNSError) as raised:
+        dns_update.apply_update(client, update, plans)
     assert raised.value.kind == 'prerequisite'
     assert str(raised.value) == ("prerequisite failed (NXRRSET): the record is no longer what you expected; %s.%s. A is now ['192.0.2.7'] "
                                  "(expected ['192.0.2.1']). Nothing was changed." % (unique, bind_zone.zone))
@@ -219,16 +221,16 @@ def test_record_changed_between_read_and_update_fails_the_whole_update(bind_zone
 
 def test_name_prerequisites_on_a_real_server(bind_zone, unique):
     client = client_for(bind_zone)
-    plans = dnsu.plan_records(client, dnsu.records_from_params(
+    plans = dns_update.plan_records(client, dns_update.records_from_params(
         [dict(name=unique, type='A', value=['192.0.2.4'], state='present', expect=None, ttl=None)], client.zone))
-    in_use = dnsu.absolute_name('ns1', client.zone)
-    free = dnsu.absolute_name('free-' + unique, client.zone)
-    with pytest.raises(dnsu.DNSError) as raised:
-        dnsu.apply_update(client, dnsu.build_update(client, plans, [dnsu.Prerequisite('nxdomain', in_use)]), plans)
+    in_use = dns_client.absolute_name('ns1', client.zone)
+    free = dns_client.absolute_name('free-' + unique, client.zone)
+    with pytest.raises(dns_client.DNSError) as raised:
+        dns_update.apply_update(client, dns_update.build_update(client, plans, [dns_update.Prerequisite('nxdomain', in_use)]), plans)
     assert raised.value.kind == 'prerequisite' and '(YXDOMAIN)' in str(raised.value)
     assert bind_zone.dig(unique, 'A') == []
-    observed = dnsu.apply_update(client, dnsu.build_update(client, plans, [dnsu.Prerequisite('yxdomain', in_use),
-                                                                           dnsu.Prerequisite('nxdomain', free)]), plans)
+    prerequisites = [dns_update.Prerequisite('yxdomain', in_use), dns_update.Prerequisite('nxdomain', free)]
+    observed = dns_update.apply_update(client, dns_update.build_update(client, plans, prerequisites), plans)
     assert observed[0].values == ['192.0.2.4'] and bind_zone.dig(unique, 'A') == ['192.0.2.4']
 
 
@@ -237,7 +239,7 @@ def test_clock_skew_is_reported_as_badtime(bind_zone, monkeypatch):
     skewed = types.SimpleNamespace(time=lambda: time.time() - 3600)
     monkeypatch.setattr(dns.renderer, 'time', skewed)
     monkeypatch.setattr(dns.message, 'time', skewed)
-    with pytest.raises(dnsu.DNSError) as raised:
+    with pytest.raises(dns_client.DNSError) as raised:
         client_for(bind_zone).read_serial()
     assert raised.value.kind == 'auth' and 'BADTIME' in str(raised.value) and 'NTP' in str(raised.value)
 
@@ -272,8 +274,8 @@ def unsigned_udp_server():
 
 
 def test_unsigned_answer_is_not_trusted(unsigned_udp_server):
-    client = dnsu.DNSClient('127.0.0.1', unsigned_udp_server, ZONE, dnsu.TsigKey('k', SECRET, 'hmac-sha256'), timeout=2, protocol='udp')
-    with pytest.raises(dnsu.DNSError) as raised:
+    client = dns_client.DNSClient('127.0.0.1', unsigned_udp_server, ZONE, dns_client.TsigKey('k', SECRET, 'hmac-sha256'), timeout=2, protocol='udp')
+    with pytest.raises(dns_client.DNSError) as raised:
         client.read_serial()
     assert 'answered without a TSIG signature' in str(raised.value) and raised.value.kind == 'auth', str(raised.value)
 
@@ -283,20 +285,20 @@ def test_wait_for_servers_stops_polling_a_server_that_rejects_the_key(bind_zone)
     serial = good.read_serial()
     bad = client_for(bind_zone, key_secret=bind_zone.other_key_secret)
     started = time.monotonic()
-    results, warnings = dnsu.wait_for_servers(bad, bind_zone.verify_servers(), [], serial, timeout=10)
+    results, warnings = dns_verify.wait_for_servers(bad, bind_zone.verify_servers(), [], serial, timeout=10)
     assert time.monotonic() - started < 5
     assert warnings == []
     assert [r['in_sync'] for r in results] == [False, False] and all('BADSIG' in r['error'] for r in results)
-    message = dnsu.out_of_sync_message(results, serial, 10)
+    message = dns_verify.out_of_sync_message(results, serial, 10)
     assert 'primary: ' in message and 'secondary1: ' in message
-    synced, _warnings = dnsu.wait_for_servers(good, bind_zone.verify_servers(), [], serial, timeout=10)
-    assert dnsu.out_of_sync_message(synced, serial, 10) is None
+    synced, _warnings = dns_verify.wait_for_servers(good, bind_zone.verify_servers(), [], serial, timeout=10)
+    assert dns_verify.out_of_sync_message(synced, serial, 10) is None
 
 
 def test_wait_false_observes_each_server_once(bind_zone):
     client = client_for(bind_zone)
     serial = client.read_serial()
     started = time.monotonic()
-    results, _warnings = dnsu.wait_for_servers(client, bind_zone.verify_servers(), [], serial + 1000, timeout=30, wait=False)
+    results, _warnings = dns_verify.wait_for_servers(client, bind_zone.verify_servers(), [], serial + 1000, timeout=30, wait=False)
     assert time.monotonic() - started < 5
     assert [r['in_sync'] for r in results] == [False, False] and results[0]['serial'] == serial

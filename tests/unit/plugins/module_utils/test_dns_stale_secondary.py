@@ -36,7 +36,8 @@ import time
 
 import pytest
 
-from ansible_collections.genesys_dr.framework.plugins.module_utils import dns as dnsu
+from ansible_collections.genesys_dr.framework.plugins.module_utils import dns_client
+from ansible_collections.genesys_dr.framework.plugins.module_utils import dns_verify
 from ansible_collections.genesys_dr.framework.tests.unit.plugins.bindserver import ADDRESS, BindZone, free_port
 
 pytestmark = [
@@ -206,8 +207,8 @@ def test_secondary_stays_stale_after_failed_transfers_and_the_message_names_the_
     zone = relayed_zone
     relay = zone.relay
     secondary = zone.secondaries[0]
-    client = dnsu.DNSClient(ADDRESS, zone.primary.port, dnsu.zone_name(zone.zone),
-                            dnsu.TsigKey(zone.key_name, zone.key_secret, zone.key_algorithm), timeout=3)
+    client = dns_client.DNSClient(ADDRESS, zone.primary.port, dns_client.zone_name(zone.zone),
+                                  dns_client.TsigKey(zone.key_name, zone.key_secret, zone.key_algorithm), timeout=3)
     assert zone.serial(secondary) == zone.serial()
 
     relay.partition()
@@ -224,7 +225,7 @@ def test_secondary_stays_stale_after_failed_transfers_and_the_message_names_the_
     # The NOTIFY of that change reaches the secondary and its transfer is skipped from the cache.
     _wait_for_log(secondary, SKIPPED_CACHED, 1, 30)
 
-    results, warnings = dnsu.wait_for_servers(client, zone.verify_servers(), [], target, timeout=5)
+    results, warnings = dns_verify.wait_for_servers(client, zone.verify_servers(), [], target, timeout=5)
     assert warnings == []
     by_name = dict((result['name'], result) for result in results)
     assert by_name['primary']['in_sync'] is True
@@ -233,7 +234,7 @@ def test_secondary_stays_stale_after_failed_transfers_and_the_message_names_the_
     # Read back with another tool: the secondary really serves the old serial.
     assert zone.serial(secondary) < target
 
-    message = dnsu.out_of_sync_message(results, target, 5)
+    message = dns_verify.out_of_sync_message(results, target, 5)
     assert secondary.label in message
     assert 'unreachable (cached)' in message
     assert 'restart named on that server' in message
@@ -242,6 +243,6 @@ def test_secondary_stays_stale_after_failed_transfers_and_the_message_names_the_
     secondary.stop()
     secondary.start()
     zone._wait_serving([secondary], transports=(True,))
-    results, warnings = dnsu.wait_for_servers(client, zone.verify_servers(), [], target, timeout=30)
+    results, warnings = dns_verify.wait_for_servers(client, zone.verify_servers(), [], target, timeout=30)
     assert warnings == [] and all(result['in_sync'] for result in results), results
     assert zone.serial(secondary) == target
