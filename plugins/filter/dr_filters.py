@@ -36,6 +36,17 @@ def site_host(groups, component, site):
     raise AnsibleFilterError('site_host: no host of group %s at site %s' % (component, site))
 
 
+def peer_site(site, main_site, secondary_site):
+    """The other DR site: the secondary for the main, the main for the secondary. Only the two DR sites
+    have DB and management hosts (the preflight checks it), so any other site is an error."""
+    if site == main_site:
+        return secondary_site
+    if site == secondary_site:
+        return main_site
+    raise AnsibleFilterError('peer_site: site %s is neither the main site (%s) nor the secondary site (%s), so it has no peer DR site'
+                             % (site, main_site, secondary_site))
+
+
 def dns_verify_servers(hosts, lost_sites=None):
     """`verify_servers` for dns_record/dr_state from the DNS servers' hostvars; servers of
     lost sites are listed with skip so the module warns instead of waiting for them."""
@@ -81,4 +92,4 @@ def row_divergence(here, there):
 class FilterModule(object):
     def filters(self):
         return {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers, 'site_host': site_host,
-                'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}
+                'peer_site': peer_site, 'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}

@@ -17,7 +17,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.genesys_dr.framework.plugins.filter import dr_filters
 from ansible_collections.genesys_dr.framework.plugins.filter.dr_filters import (
-    dns_verify_servers, in_sequence, row_divergence, site_host, unreachable_hosts)
+    dns_verify_servers, in_sequence, peer_site, row_divergence, site_host, unreachable_hosts)
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -57,6 +57,21 @@ def test_site_host_is_the_component_host_at_the_site_in_component_order():
 def test_site_host_names_what_is_missing(component, site, message):
     with pytest.raises(AnsibleFilterError, match=message):
         site_host(GROUPS, component, site)
+
+
+# peer_site ---------------------------------------------------------------------------
+
+def test_peer_site_is_the_other_dr_site_whichever_is_main():
+    assert peer_site('dc_east', 'dc_east', 'dc_west') == 'dc_west'
+    assert peer_site('dc_west', 'dc_east', 'dc_west') == 'dc_east'
+    # The lab's second site as main: the answer follows the roles, not the names.
+    assert peer_site('dc_east', 'dc_west', 'dc_east') == 'dc_west'
+
+
+@pytest.mark.parametrize('site', ['branch', '', None])
+def test_peer_site_refuses_a_site_that_is_not_a_dr_site(site):
+    with pytest.raises(AnsibleFilterError, match='site %s is neither the main site \\(dc_east\\) nor the secondary site \\(dc_west\\)' % site):
+        peer_site(site, 'dc_east', 'dc_west')
 
 
 # in_sequence -------------------------------------------------------------------------
@@ -178,10 +193,10 @@ def test_row_divergence_splits_at_the_last_bar():
 
 # the plugin as Ansible loads it ------------------------------------------------------------
 
-def test_filter_module_exposes_the_five_filters():
+def test_filter_module_exposes_the_six_filters():
     filters = dr_filters.FilterModule().filters()
     assert filters == {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers, 'site_host': site_host,
-                       'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}
+                       'peer_site': peer_site, 'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}
 
 
 def test_filters_by_fqcn_in_real_templating(tmp_path):
@@ -212,6 +227,7 @@ def test_filters_by_fqcn_in_real_templating(tmp_path):
           'unreachable': ['localhost', 'east-gone-01'] | genesys_dr.framework.unreachable_hosts(hostvars, 'probe'),
           'rows': ['t|1', 't|2', 'u|3'] | genesys_dr.framework.row_divergence(['t|1']),
           'site_host': groups | genesys_dr.framework.site_host('ungrouped', 'all'),
+          'peer_site': 'dc_west' | genesys_dr.framework.peer_site('dc_east', 'dc_west'),
         } | to_json }}"
 ''' % (json.dumps(MANAGEMENT_APPS), out))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'), GENESYS_DR_REPORT_DIR=str(tmp_path),
@@ -228,4 +244,5 @@ def test_filters_by_fqcn_in_real_templating(tmp_path):
         'unreachable': ['east-gone-01'],
         'rows': {'t': 1, 'u': 1},
         'site_host': 'localhost',
+        'peer_site': 'dc_east',
     }
