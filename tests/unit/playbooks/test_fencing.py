@@ -32,15 +32,15 @@ BIN = os.path.join(TOP, '.venv', 'bin')
 FAKE_APP = os.path.join(TOP, 'tests', 'unit', 'plugins', 'fake_genesys_app.py')
 
 
-def fencing_playbook(stop_vars='', verify_vars='', hosts='management_hosts', play_options=''):
-    """stop_masters on the management hosts, then verify of site_a on the controller; extra vars and play
-    options as YAML lines."""
+def fencing_playbook(stop_vars='', verify_vars='', hosts='management_hosts', play_options='', first_tasks=''):
+    """stop_masters on the management hosts, then verify of site_a on the controller; extra vars, play
+    options and tasks before the fencing as YAML lines."""
     return '''
 - name: Fence the site's management hosts
   hosts: %s
   gather_facts: false
 %s  tasks:
-    - name: Stop the master applications
+%s    - name: Stop the master applications
       ansible.builtin.include_role:
         name: genesys_dr.framework.fencing
         tasks_from: stop_masters
@@ -58,7 +58,7 @@ def fencing_playbook(stop_vars='', verify_vars='', hosts='management_hosts', pla
       vars:
         fencing_site: site_a
         genesys_dr_run_id: unit-test-run
-%s''' % (hosts, play_options, stop_vars, verify_vars)
+%s''' % (hosts, play_options, first_tasks, stop_vars, verify_vars)
 
 
 PLAYBOOK = fencing_playbook()
@@ -176,41 +176,71 @@ def test_verify_names_an_unreachable_host_unreachable_and_a_failed_one_failed(fe
     assert '-e genesys_dr_run=unit-test-run' in msg
 
 
-# Disaster: mgmt-silent was found silent earlier; a host not reached is accepted.
-NOT_REACHED_PLAYBOOK = fencing_playbook(stop_vars="        fencing_reached: \"{{ inventory_hostname != 'mgmt-silent' }}\"\n",
-                                        verify_vars='        fencing_allow_unreachable: true\n')
+# Disaster: mgmt-silent and db-silent were found silent earlier. As in failover.yml, the fencing plays
+# leave such a host out with its first task, and the check of the fencing is told which hosts they are.
+LEAVE_OUT_SILENT = '''    - name: Leave out a host found silent
+      ansible.builtin.meta: end_host
+      when: inventory_hostname in ['mgmt-silent', 'db-silent']
+'''
+SILENT_HOSTS = '        fencing_silent_hosts: [mgmt-silent, db-silent]\n'
+NOT_REACHED_PLAYBOOK = fencing_playbook(first_tasks=LEAVE_OUT_SILENT,
+                                        verify_vars='        fencing_allow_unreachable: true\n' + SILENT_HOSTS)
+NOT_REACHED_REFUSED_PLAYBOOK = fencing_playbook(first_tasks=LEAVE_OUT_SILENT, verify_vars=SILENT_HOSTS)
 
 
-def test_a_host_found_silent_earlier_is_recorded_not_reached_without_any_action(tmp_path):
-    """fencing_reached false (the failover's reachability check found it silent): no connection, no stop.
-
-    The host is in fact reachable (local connection) and runs a master: had the role acted on it, the
-    master would be gone."""
+@pytest.fixture
+def silent_master(tmp_path):
+    """(inventory, app name, its pids): mgmt-silent and db-silent of site_a; mgmt-silent is in fact
+    reachable (local connection) and runs a master, so any action of the fencing on it would show."""
     name = 'UT%s_CS_P' % uuid.uuid4().hex[:8]
     base = tmp_path / 'gcti'
     (base / name).mkdir(parents=True)
     master = subprocess.Popen([sys.executable, FAKE_APP, '-host', 'cs.invalid', '-port', '2020', '-app', name],
                               cwd=str(base / name), stdout=subprocess.DEVNULL, start_new_session=True)
+    local = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
+    inventory = {'all': {'children': {
+        'site_a': {'hosts': {'mgmt-silent': None, 'db-silent': None}},
+        'db_hosts': {'hosts': {'db-silent': dict(local)}},
+        'management_hosts': {'hosts': {'mgmt-silent': dict(local, genesys_app_base=str(base), genesys_apps=[
+            {'name': name, 'component': 'master_cs', 'role': 'primary', 'port': 2020}])}},
+    }}}
     try:
-        local = {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}
-        inventory = {'all': {'children': {
-            'site_a': {'hosts': {'mgmt-silent': None}},
-            'db_hosts': {'hosts': {}},
-            'management_hosts': {'hosts': {'mgmt-silent': dict(local, genesys_app_base=str(base), genesys_apps=[
-                {'name': name, 'component': 'master_cs', 'role': 'primary', 'port': 2020}])}},
-        }}}
         before = pids_of(name)
-        proc = run_playbook(tmp_path, inventory, NOT_REACHED_PLAYBOOK)
         assert before and master.poll() is None
-        # Read back: the master still runs, with the same pid.
-        assert pids_of(name) == before, proc.stdout
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert '"mgmt-silent master applications stopped": "not done: host not reached"' in proc.stdout, proc.stdout
-        assert 'site_a fenced except unreachable mgmt-silent' in ' '.join(proc.stdout.split())
+        yield inventory, name, before
     finally:
         if master.poll() is None:
             os.kill(master.pid, signal.SIGKILL)
         master.wait()
+
+
+def test_a_host_found_silent_earlier_is_recorded_not_reached_without_any_action(tmp_path, silent_master):
+    """A host the failover's reachability check found silent: no fencing task runs there, and the check
+    of the fencing records it not reached and accepts it in a disaster run."""
+    inventory, name, before = silent_master
+    proc = run_playbook(tmp_path, inventory, NOT_REACHED_PLAYBOOK)
+    out = proc.stdout
+    # Read back: the master still runs, with the same pid.
+    assert pids_of(name) == before, out
+    assert proc.returncode == 0, out + proc.stderr
+    # No task of the fencing ran there.
+    assert not re.search(r'^(ok|changed|skipping|fatal|failed): \[mgmt-silent\]', out, re.M), out
+    assert '"mgmt-silent master applications stopped": "not done: host not reached"' in out, out
+    assert '"db-silent cfgdb write access revoked": "not done: host not reached"' in out, out
+    assert 'site_a fenced except unreachable db-silent, mgmt-silent' in ' '.join(out.split())
+
+
+def test_a_host_found_silent_is_refused_unless_unreachable_hosts_are_allowed(tmp_path, silent_master):
+    """Outside a disaster run a silent host is not fenced, so the check stops the run naming it."""
+    inventory, name, before = silent_master
+    proc = run_playbook(tmp_path, inventory, NOT_REACHED_REFUSED_PLAYBOOK)
+    out = proc.stdout
+    assert pids_of(name) == before, out
+    failed = re.findall(r'^fatal: \[localhost\]: FAILED! => (.*?)^\S', out + '\nEND', re.M | re.S)
+    assert proc.returncode != 0 and len(failed) == 1, out
+    msg = ' '.join(failed[0].split())
+    assert 'Fencing of site_a is incomplete: unreachable: db-silent, mgmt-silent.' in msg, msg
+    assert 'never ran' not in msg and 'reachable, but failed' not in msg, msg
 
 
 # Disaster: the play goes on past an unreachable host; a host that never ran the fencing is named as such.
