@@ -6,7 +6,7 @@ import os
 import pytest
 import yaml
 
-from conftest import LONG, PROJECT, assert_never_two_masters, checks, lock_holder, record
+from conftest import LONG, PROJECT, assert_never_two_masters, checks, lock_holder, record, writable_db_hosts
 
 REPEAT = 3 if LONG else 1
 
@@ -94,9 +94,10 @@ def test_disaster_failover_killed_at_every_step(campaign, normal_lab, load_facto
 @pytest.mark.parametrize("attempt", range(REPEAT))
 @pytest.mark.parametrize("kill_at", play_names("normal.yml"))
 def test_normal_killed_at_every_step(campaign, fresh_lab, kill_at, attempt):
+    install = writable_db_hosts(fresh_lab, [fresh_lab.main_site, fresh_lab.secondary_site])
     killed = campaign.run("normal.yml", kill_at=kill_at)
     assert killed.killed and killed.run_id
-    assert_never_two_masters(fresh_lab)
+    assert_never_two_masters(fresh_lab, writable_before=install)
     resumed = campaign.run("normal.yml", "-e", "genesys_dr_run=%s" % killed.run_id)
     assert resumed.rc == 0, resumed.log
     checks.assert_normal(fresh_lab)
