@@ -36,10 +36,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "short: part of the short campaign that `make test` runs")
 
 
+# The long form takes hours: it can run in parts (CAMPAIGN_ARGS='-k ...'), each with
+# GENESYS_CAMPAIGN_KEEP=1 after the first, so that the table at the end covers every part.
+KEEP = os.environ.get("GENESYS_CAMPAIGN_KEEP", "") not in ("", "0")
+
+
 def pytest_sessionstart(session):  # pylint: disable=unused-argument
-    # Each campaign starts empty: its logs, reports, client logs and table are its own.
-    shutil.rmtree(OUT, ignore_errors=True)
-    os.makedirs(OUT)
+    # Each campaign starts empty (its logs, reports, client logs and table are its own), unless it
+    # continues an earlier part; a case's own directory is emptied when the case starts either way.
+    if not KEEP:
+        shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT, exist_ok=True)
 
 
 def pytest_terminal_summary(terminalreporter):
