@@ -64,7 +64,7 @@ from ansible_collections.genesys_dr.framework.plugins.plugin_utils.task_runner i
 # Fields of module results (dotted: nested) that carry time spent waiting for the system, not
 # orchestration: a module's own wait (elapsed: reachability, app, wait_for), the DNS servers
 # serving an update (verify_seconds: dr_state, dns_record), a subscription catching up or
-# draining (catchup.seconds: pg_replication).
+# draining (catchup.seconds: pg_subscription).
 WAIT_FIELDS = ('elapsed', 'verify_seconds', 'catchup.seconds')
 MASK = '********'
 SECRET_KEY = re.compile(r'password|passwd|secret|token|private_key|tsig_key', re.IGNORECASE)

@@ -64,7 +64,7 @@ options:
       - With O(keepalives_interval), O(keepalives_count) and O(tcp_user_timeout) it bounds how long a
         statement waits for a server that stopped answering (network partition, host lost) - without
         them the kernel waits about fifteen minutes.
-      - Applies to every TCP connection the module opens and, in M(genesys_dr.framework.pg_replication),
+      - Applies to every TCP connection the module opens and, in M(genesys_dr.framework.pg_subscription),
         also to the connection string of a subscription (its workers' connection to the publisher).
       - Must be at least 1.
     type: int

@@ -83,7 +83,7 @@ notes:
   - Only existing tables and sequences are concerned; default privileges for tables created later are not changed.
   - Advance sequences while no client writes (after the other site is fenced and before write access is granted).
 seealso:
-  - module: genesys_dr.framework.pg_replication
+  - module: genesys_dr.framework.pg_subscription
 author:
   - Genesys DR framework team (!UNKNOWN)
 '''

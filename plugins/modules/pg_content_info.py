@@ -46,7 +46,7 @@ options:
 notes:
   - The login role must be able to read every table (the DR administrator role of the deployment can).
 seealso:
-  - module: genesys_dr.framework.pg_replication
+  - module: genesys_dr.framework.pg_subscription
   - module: genesys_dr.framework.pg_dump_archive
 author:
   - Genesys DR framework team (!UNKNOWN)

@@ -88,7 +88,7 @@ options:
     default: 10
 seealso:
   - module: genesys_dr.framework.pg_log_site
-  - module: genesys_dr.framework.pg_replication
+  - module: genesys_dr.framework.pg_subscription
 author:
   - Genesys DR framework team (!UNKNOWN)
 '''

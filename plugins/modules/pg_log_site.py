@@ -61,7 +61,7 @@ options:
     elements: str
     default: []
 seealso:
-  - module: genesys_dr.framework.pg_replication
+  - module: genesys_dr.framework.pg_subscription
   - module: genesys_dr.framework.pg_log_flow_info
 author:
   - Genesys DR framework team (!UNKNOWN)

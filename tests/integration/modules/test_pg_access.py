@@ -13,10 +13,10 @@ them (other engineers' Configuration Servers use the same role at the same time)
 import pytest
 
 from conftest import wait_until
-from test_pg_replication import (ACCESS, CFG_TABLES, CS_PORT, assert_diff_shown, call, db_host, login, ok, repl, replicate_cfgdb,
-                                 sql_rows, sql_value, start_master_cs)
+from test_logical_replication import (ACCESS, CFG_TABLES, CS_PORT, assert_diff_shown, call, db_host, login, ok, repl, replicate_cfgdb,
+                                      sql_rows, sql_value, start_master_cs)
 # The fixture, for the test that needs a copied Configuration Database at site2.
-from test_pg_replication import scenario  # noqa: F401  pylint: disable=unused-import
+from test_logical_replication import scenario  # noqa: F401  pylint: disable=unused-import
 
 CS_ROLE = "genesys_cs"
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE")

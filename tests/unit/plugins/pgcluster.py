@@ -184,7 +184,7 @@ class PgCluster:
         return dict(login_host=HOST, login_port=self.port, login_user=SUPERUSER, login_password=SUPERUSER_PASSWORD, login_db=dbname, connect_timeout=5)
 
     def publisher(self, dbname):
-        """The ``publisher`` suboption of pg_replication for this cluster."""
+        """The ``publisher`` option of pg_subscription and pg_subscription_info for this cluster."""
         return dict(host=HOST, port=self.port, dbname=dbname, user=SUPERUSER, password=SUPERUSER_PASSWORD, connect_timeout=3)
 
 

@@ -46,3 +46,9 @@ def test_status_table_matches_the_hosts(lab, report_dir):
     sec_db, main_db = lab.one("db_hosts", lab.secondary_site), lab.one("db_hosts", lab.main_site)
     assert "| %s | cfgdb | %s | read_write |" % (sec_db, checks.cs_roles(lab)[0]) in table
     assert "| %s | cfgdb | %s | read_only |" % (main_db, checks.cs_roles(lab)[0]) in table
+    # Both cfgdb subscriptions are disabled after a planned failover (read here from pg_subscription): stopped,
+    # no slot, so no lag; the other site's DB host answered status.yml.
+    for here, there in ((sec_db, lab.main_site), (main_db, lab.secondary_site)):
+        name = checks.CFG_SUB + there
+        assert checks.subscription(lab, here, "cfgdb", name) == (False, None, False)
+        assert "| %s | cfgdb: %s | stopped | False | - | reachable |" % (here, name) in table

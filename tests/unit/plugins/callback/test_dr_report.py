@@ -455,7 +455,7 @@ WAITS = '''
           genesys_dr_report: {operation: failover, mode: disaster, run_id: "failover-waits", check_mode: false}
     - name: The DNS servers serving an update (dr_state, dns_record)
       returns: {values: {verify_seconds: 0.75, elapsed: true}}
-    - name: A subscription draining (pg_replication)
+    - name: A subscription draining (pg_subscription)
       returns: {values: {catchup: {mode: received, seconds: 1.5}}}
     - name: Applications started one by one (a loop, each reporting its wait)
       returns: {values: {elapsed: "{{ item }}"}}

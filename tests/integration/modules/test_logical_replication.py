@@ -1,4 +1,4 @@
-"""genesys_dr.framework.pg_replication against the lab's PostgreSQL 15 clusters, through real Ansible.
+"""genesys_dr.framework.pg_publication, pg_subscription and pg_slot against the lab's PostgreSQL 15 clusters, through real Ansible.
 
 Pattern of community.postgresql's integration tests: call the module over SSH on a DB host
 (it connects to its own host's address), assert its result, read the real state back with
@@ -24,7 +24,6 @@ import pytest
 from conftest import lab_mod, run, wait_until
 from genesys_lab.postgres import PG_PORT  # on sys.path through conftest
 
-REPLICATION = "genesys_dr.framework.pg_replication"
 ACCESS = "genesys_dr.framework.pg_access"
 ADMIN = "genesys_dr_admin"
 CFG_TABLES = ("cfg_agent_login", "cfg_application", "cfg_dn", "cfg_host", "cfg_person")
@@ -69,7 +68,9 @@ def ok(result):
 
 
 def repl(lab, site, args, **kw):
-    return call(lab, site, REPLICATION, args, **kw)
+    """Call pg_publication, pg_subscription or pg_slot, as args["type"] says, with the other arguments."""
+    args = dict(args)
+    return call(lab, site, "genesys_dr.framework.pg_" + args.pop("type"), args, **kw)
 
 
 def sql_value(lab, site, db, sql, **kw):

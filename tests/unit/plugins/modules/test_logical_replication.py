@@ -1,4 +1,4 @@
-"""pg_replication: argument and message paths with mocks, replication paths on two real PostgreSQL 15 clusters."""
+"""pg_publication, pg_subscription, pg_slot: argument and message paths with mocks, replication paths on two real PostgreSQL 15 clusters."""
 import contextlib
 import itertools
 import os
@@ -12,7 +12,9 @@ import time
 import psycopg2
 import pytest
 
-from ansible_collections.genesys_dr.framework.plugins.modules import pg_replication
+from ansible_collections.genesys_dr.framework.plugins.modules import pg_publication, pg_slot, pg_subscription
+from ansible_collections.genesys_dr.framework.plugins.module_utils.logical_replication import Publisher
+from ansible_collections.genesys_dr.framework.plugins.module_utils.subscription_state import SubscriptionState
 from ansible_collections.genesys_dr.framework.plugins.module_utils import postgres as pgutil
 
 from ansible_collections.genesys_dr.framework.tests.unit.plugins import pgcluster
@@ -34,6 +36,15 @@ def new_db(pair, schema, prefix='cfgdb'):
         cluster.sql('postgres', 'CREATE DATABASE %s' % name)
         cluster.sql(name, schema)
     return name
+
+
+MODULES = dict(publication=pg_publication, subscription=pg_subscription, slot=pg_slot)
+
+
+def replicate(module_runner, args, **kwargs):
+    """Run the module for args['type'] (publication, subscription or slot) with the other arguments."""
+    args = dict(args)
+    return module_runner(MODULES[args.pop('type')], args, **kwargs)
 
 
 def pub_args(cluster, db, name, **kwargs):
@@ -99,20 +110,22 @@ BASE = dict(login_db='cfgdb', login_host='127.0.0.1', login_password='x')
 
 
 @pytest.mark.parametrize('args, message', [
-    (dict(type='publication', name='p', state='running', all_tables=True, publications=['p']), 'state=running does not apply to type=publication'),
-    (dict(type='slot', name='s', state='present', all_tables=True), 'state=present does not apply to type=slot'),
-    (dict(type='subscription', name='s', state='present', all_tables=True, publisher=dict(host='h', dbname='d', user='u')),
-     'state=present does not apply to type=subscription'),
+    (dict(type='publication', name='p', state='running', all_tables=True), 'value of state must be one of: present, absent, got: running'),
+    (dict(type='slot', name='s', state='present'), 'value of state must be one of: absent, got: present'),
+    (dict(type='subscription', name='s', state='present', publications=['p'], publisher=dict(host='h', dbname='d', user='u')),
+     'value of state must be one of: running, stopped, absent, got: present'),
     (dict(type='subscription', name='Bad-Name', state='running', publications=['p'], publisher=dict(host='h', dbname='d', user='u')),
      'Bad-Name is not a valid replication slot name'),
     (dict(type='slot', name='Bad-Name', state='absent'), 'Bad-Name is not a valid replication slot name'),
-    (dict(type='subscription', name='s', state='running', publications=['p']), 'publisher'),
+    (dict(type='subscription', name='s', state='running', publications=['p']), 'missing required arguments: publisher'),
     (dict(type='subscription', name='s', state='stopped', publisher=dict(host='h', dbname='d', user='u')), 'publications'),
+    (dict(type='subscription', name='s', state='stopped', publications=['p'], publisher=dict(host='h', dbname='d', user='u'),
+          terminate_holder=True), 'Unsupported parameters'),
     (dict(type='publication', name='p', state='present'), 'all_tables, tables'),
     (dict(type='publication', name='p', state='present', all_tables=True, tables=[dict(name='t')]), 'mutually exclusive'),
 ])
 def test_argument_errors(module_runner, args, message):
-    result = module_runner(pg_replication, dict(BASE, **args))
+    result = replicate(module_runner, dict(BASE, **args))
     assert result['failed']
     assert message in result['msg']
 
@@ -120,7 +133,7 @@ def test_argument_errors(module_runner, args, message):
 def test_missing_psycopg2_is_reported(module_runner, monkeypatch):
     monkeypatch.setattr(pgutil, 'HAS_PSYCOPG2', False)
     monkeypatch.setattr(pgutil, 'PSYCOPG2_IMPORT_ERROR', 'ImportError: no psycopg2')
-    result = module_runner(pg_replication, dict(BASE, type='slot', name='s', state='absent'))
+    result = replicate(module_runner, dict(BASE, type='slot', name='s', state='absent'))
     assert result['failed']
     assert 'psycopg2' in result['msg'] and 'Failed to import' in result['msg']
 
@@ -131,7 +144,7 @@ def test_missing_psycopg2_is_reported(module_runner, monkeypatch):
     (3 * 8192 + 64, 8192, 0x1000000, 3 * 8192 + 64),
 ])
 def test_insert_lsn_drops_page_header(monkeypatch, pos, block, segment, expected):
-    publisher = pg_replication.Publisher.__new__(pg_replication.Publisher)
+    publisher = Publisher.__new__(Publisher)
     publisher._sizes = (block, segment)
     monkeypatch.setattr(publisher, 'read', lambda query, params=None: [dict(lsn=pgutil.int_to_lsn(pos))], raising=False)
     assert publisher.insert_lsn() == expected
@@ -146,7 +159,7 @@ def test_insert_lsn_drops_page_header(monkeypatch, pos, block, segment, expected
     (dict(exists=True, enabled=False, slot_name='s'), 'disabled_with_slot'),
 ])
 def test_status_of(state, status):
-    assert pg_replication.Subscription.status_of(state) == status
+    assert SubscriptionState.status_of(state) == status
 
 
 # --- publications on a real cluster ----------------------------------------------------------------
@@ -156,52 +169,52 @@ def test_publication_row_filter_idempotent_and_changed_in_place(pair, module_run
     db = new_db([a], LOG_SCHEMA, 'logdb')
     args = pub_args(a, db, 'logdb_pub', tables=[dict(name='log_event', row_filter="db_site = 'site_a'")], publish=['insert'])
 
-    checked = module_runner(pg_replication, args, check_mode=True)
+    checked = replicate(module_runner, args, check_mode=True)
     assert checked['changed'] and checked['queries'][0].startswith('CREATE PUBLICATION "logdb_pub" FOR TABLE "public"."log_event"')
     assert not a.sql(db, "SELECT 1 FROM pg_publication WHERE pubname = 'logdb_pub'")
 
-    created = module_runner(pg_replication, args, diff=True)
+    created = replicate(module_runner, args, diff=True)
     assert created['changed'], created
     assert a.sql(db, "SELECT tablename, rowfilter FROM pg_publication_tables WHERE pubname = 'logdb_pub'") == [('log_event', "(db_site = 'site_a'::text)")]
     assert a.sql(db, "SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_publication WHERE pubname = 'logdb_pub'") == [(True, False, False, False)]
     assert created['publication']['tables'] == [dict(name='public.log_event', row_filter="(db_site = 'site_a'::text)")]
     assert created['diff']['before']['exists'] is False and created['diff']['after']['exists'] is True
 
-    again = module_runner(pg_replication, args)
+    again = replicate(module_runner, args)
     assert not again['changed'], again['queries']
 
-    changed = module_runner(pg_replication, dict(args, tables=[dict(name='public.log_event', row_filter="db_site = 'site_b'")], publish=['insert', 'truncate']))
+    changed = replicate(module_runner, dict(args, tables=[dict(name='public.log_event', row_filter="db_site = 'site_b'")], publish=['insert', 'truncate']))
     assert changed['changed']
     assert [q.split(' SET ')[0] for q in changed['queries']] == ['ALTER PUBLICATION "logdb_pub"', 'ALTER PUBLICATION "logdb_pub"']
     assert a.sql(db, "SELECT rowfilter FROM pg_publication_tables WHERE pubname = 'logdb_pub'") == [("(db_site = 'site_b'::text)",)]
     assert a.sql(db, "SELECT pubinsert, pubtruncate FROM pg_publication WHERE pubname = 'logdb_pub'") == [(True, True)]
 
-    to_all = module_runner(pg_replication, pub_args(a, db, 'logdb_pub', all_tables=True))
+    to_all = replicate(module_runner, pub_args(a, db, 'logdb_pub', all_tables=True))
     assert to_all['changed'] and to_all['publication']['all_tables']
     assert a.sql(db, "SELECT puballtables FROM pg_publication WHERE pubname = 'logdb_pub'") == [(True,)]
 
-    emptied = module_runner(pg_replication, pub_args(a, db, 'logdb_pub', all_tables=False))
+    emptied = replicate(module_runner, pub_args(a, db, 'logdb_pub', all_tables=False))
     assert [q.split(' ')[0] for q in emptied['queries']] == ['DROP', 'CREATE'] and emptied['publication']['all_tables'] is False
     assert a.sql(db, "SELECT puballtables, (SELECT count(*) FROM pg_publication_tables WHERE pubname = 'logdb_pub') FROM pg_publication") == [(False, 0)]
 
-    dropped = module_runner(pg_replication, pub_args(a, db, 'logdb_pub', state='absent'))
+    dropped = replicate(module_runner, pub_args(a, db, 'logdb_pub', state='absent'))
     assert dropped['changed'] and not a.sql(db, "SELECT 1 FROM pg_publication WHERE pubname = 'logdb_pub'")
-    assert not module_runner(pg_replication, pub_args(a, db, 'logdb_pub', state='absent'))['changed']
+    assert not replicate(module_runner, pub_args(a, db, 'logdb_pub', state='absent'))['changed']
 
 
 def test_publication_refuses_definitions_that_would_break_the_publisher(pair, module_runner):
     a = pair[0]
     db = new_db([a], LOG_SCHEMA + 'CREATE TABLE no_key (v text);')
-    bad_filter = module_runner(pg_replication, pub_args(a, db, 'p', tables=[dict(name='log_event', row_filter='no_such_column = 1')]))
+    bad_filter = replicate(module_runner, pub_args(a, db, 'p', tables=[dict(name='log_event', row_filter='no_such_column = 1')]))
     assert bad_filter['failed'] and 'not valid' in bad_filter['msg'] and 'no_such_column' in bad_filter['msg']
 
-    no_identity = module_runner(pg_replication, pub_args(a, db, 'p', tables=[dict(name='no_key')], publish=['insert', 'update']))
+    no_identity = replicate(module_runner, pub_args(a, db, 'p', tables=[dict(name='no_key')], publish=['insert', 'update']))
     assert no_identity['failed'] and 'refuse client UPDATE on table public.no_key' in no_identity['msg']
 
-    outside_identity = module_runner(pg_replication, pub_args(a, db, 'p', tables=[dict(name='log_event', row_filter="message <> ''")], publish=['delete']))
+    outside_identity = replicate(module_runner, pub_args(a, db, 'p', tables=[dict(name='log_event', row_filter="message <> ''")], publish=['delete']))
     assert outside_identity['failed'] and 'replica identity' in outside_identity['msg']
 
-    missing = module_runner(pg_replication, pub_args(a, db, 'p', tables=[dict(name='nope')]))
+    missing = replicate(module_runner, pub_args(a, db, 'p', tables=[dict(name='nope')]))
     assert missing['failed'] and 'table nope of publication p does not exist' in missing['msg']
     assert not a.sql(db, 'SELECT pubname FROM pg_publication')
 
@@ -212,15 +225,15 @@ def test_subscription_copy_stream_catchup_and_masked_password(pair, module_runne
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
     a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 50) i")
-    assert not module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True)).get('failed')
+    assert not replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True)).get('failed')
     args = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], copy_data=True, wait_for_catchup=True)
 
-    checked = module_runner(pg_replication, args, check_mode=True)
+    checked = replicate(module_runner, args, check_mode=True)
     assert checked['changed'] and 'CREATE SUBSCRIPTION "cfg_a_to_b"' in checked['queries'][0]
     assert subscription_row(b, db, 'cfg_a_to_b') is None
     assert_no_secret(checked)
 
-    created = module_runner(pg_replication, args)
+    created = replicate(module_runner, args)
     assert created['changed'], created
     assert_no_secret(created)
     assert "password=''********''" in created['queries'][0]
@@ -237,7 +250,7 @@ def test_subscription_copy_stream_catchup_and_masked_password(pair, module_runne
     assert psycopg2.extensions.parse_dsn(conninfo)['password'] == pgcluster.SUPERUSER_PASSWORD
 
     a.sql(db, "INSERT INTO cfg_person (name) VALUES ('streamed')")
-    caught = module_runner(pg_replication, args)
+    caught = replicate(module_runner, args)
     assert not caught['changed'], caught['queries']
     assert pgutil.lsn_to_int(caught['catchup']['confirmed_flush_lsn']) >= pgutil.lsn_to_int(caught['catchup']['target_lsn'])
     # Read back with a separate connection: the row is there as soon as the module says caught up.
@@ -249,15 +262,15 @@ def test_copy_refuses_non_empty_tables_unless_truncate(pair, module_runner):
     db = new_db(pair, CFG_SCHEMA)
     a.sql(db, "INSERT INTO cfg_person (name) VALUES ('from_a')")
     b.sql(db, "INSERT INTO cfg_person (name) VALUES ('diverged_b')")
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     args = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], copy_data=True, wait_for_catchup=True)
 
-    refused = module_runner(pg_replication, args)
+    refused = replicate(module_runner, args)
     assert refused['failed'] and 'refusing to copy' in refused['msg'] and 'public.cfg_person' in refused['msg']
     assert 'public.cfg_dn' not in refused['msg']
     assert subscription_row(b, db, 'cfg_a_to_b') is None and count(b, db, 'SELECT count(*) FROM cfg_person') == 1
 
-    done = module_runner(pg_replication, dict(args, truncate_before_copy=True))
+    done = replicate(module_runner, dict(args, truncate_before_copy=True))
     assert done['changed'] and 'TRUNCATE "public"."cfg_person"' in done['queries']
     assert b.sql(db, 'SELECT name FROM cfg_person') == [('from_a',)]
 
@@ -265,32 +278,32 @@ def test_copy_refuses_non_empty_tables_unless_truncate(pair, module_runner):
 def test_stop_leaves_no_slot_and_restart_streams_from_fresh_slot(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    assert module_runner(pg_replication, running)['changed']
+    assert replicate(module_runner, running)['changed']
     assert slots(a) == ['cfg_a_to_b']
 
     stopped_args = dict(running, state='stopped')
-    checked = module_runner(pg_replication, stopped_args, check_mode=True)
+    checked = replicate(module_runner, stopped_args, check_mode=True)
     assert checked['changed']
     assert checked['queries'][:2] == ['ALTER SUBSCRIPTION "cfg_a_to_b" DISABLE', 'ALTER SUBSCRIPTION "cfg_a_to_b" SET (slot_name = NONE)']
     assert 'pg_drop_replication_slot' in checked['queries'][2] and checked['queries'][2].startswith('/* on publisher')
     assert subscription_row(b, db, 'cfg_a_to_b') == (True, 'cfg_a_to_b') and slots(a) == ['cfg_a_to_b']
 
-    stopped = module_runner(pg_replication, stopped_args, diff=True)
+    stopped = replicate(module_runner, stopped_args, diff=True)
     assert stopped['changed'] and stopped['subscription']['status'] == 'stopped'
     assert stopped['diff']['before']['status'] == 'running' and stopped['diff']['after']['status'] == 'stopped'
     assert subscription_row(b, db, 'cfg_a_to_b') == (False, None)
     assert slots(a) == []
-    assert not module_runner(pg_replication, stopped_args)['changed']
+    assert not replicate(module_runner, stopped_args)['changed']
 
     a.sql(db, "INSERT INTO cfg_person (name) VALUES ('while_stopped')")
-    restarted = module_runner(pg_replication, dict(running, wait_for_catchup=True))
+    restarted = replicate(module_runner, dict(running, wait_for_catchup=True))
     assert restarted['changed'] and restarted['subscription']['status'] == 'running'
     assert any('pg_create_logical_replication_slot' in q for q in restarted['queries'])
     assert slots(a) == ['cfg_a_to_b']
     a.sql(db, "INSERT INTO cfg_person (name) VALUES ('after_start')")
-    assert not module_runner(pg_replication, dict(running, wait_for_catchup=True))['changed']
+    assert not replicate(module_runner, dict(running, wait_for_catchup=True))['changed']
     names = [r[0] for r in b.sql(db, 'SELECT name FROM cfg_person ORDER BY 1')]
     # A fresh slot starts at the publisher's current position: what was committed while stopped is not replayed.
     assert names == ['after_start']
@@ -324,14 +337,14 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
     The publisher here is alive: had the module talked to it, it would have dropped the slot."""
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    assert module_runner(pg_replication, running)['changed']
+    assert replicate(module_runner, running)['changed']
     a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 5) i")
     wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == 5, what='rows streamed')
 
-    refused = module_runner(pg_replication, dict(running, publisher_lost=True, copy_data=True, state='running',
-                                                 name='cfg_new', slot_name='cfg_new'))
+    refused = replicate(module_runner, dict(running, publisher_lost=True, copy_data=True, state='running',
+                                            name='cfg_new', slot_name='cfg_new'))
     assert refused.get('failed') and 'not contacted' in refused['msg'], refused
     assert 'cfg_new' not in slots(a)
 
@@ -355,7 +368,7 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
     watcher = threading.Thread(target=resume_once_terminated)
     watcher.start()
     try:
-        drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
+        drained = replicate(module_runner, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
     finally:
         watcher.join()
     assert terminated_while_held.is_set()
@@ -373,21 +386,21 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
     assert slots(a) == ['cfg_a_to_b']
     assert count(b, db, 'SELECT count(*) FROM cfg_person') == 5
     # Leave no orphan for the next tests: without publisher_lost the module drops it.
-    module_runner(pg_replication, dict(running, state='stopped'))
+    replicate(module_runner, dict(running, state='stopped'))
     assert slots(a) == []
 
 
 def test_catchup_with_publisher_killed_then_orphan_slot_cleanup(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    assert module_runner(pg_replication, running)['changed']
+    assert replicate(module_runner, running)['changed']
     a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 20) i")
     wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == 20, what='rows streamed')
     a.kill()
     try:
-        drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
+        drained = replicate(module_runner, dict(running, state='stopped', wait_for_catchup=True))
         assert not drained.get('failed'), drained
         assert drained['publisher_reachable'] is False
         assert drained['catchup']['mode'] == 'received' and drained['catchup']['applied_lsn']
@@ -398,39 +411,39 @@ def test_catchup_with_publisher_killed_then_orphan_slot_cleanup(pair, module_run
     finally:
         a.start()
     assert slots(a) == ['cfg_a_to_b']
-    cleaned = module_runner(pg_replication, dict(running, state='stopped'))
+    cleaned = replicate(module_runner, dict(running, state='stopped'))
     assert cleaned['changed'] and cleaned['publisher_reachable'] and slots(a) == []
 
 
 def test_absent_with_publisher_gone_and_slot_type_drops_orphan(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    module_runner(pg_replication, running)
+    replicate(module_runner, running)
     a.kill()
     try:
         started = time.monotonic()
-        gone = module_runner(pg_replication, dict(running, state='absent'))
+        gone = replicate(module_runner, dict(running, state='absent'))
         assert gone['changed'] and not gone.get('failed'), gone
         assert time.monotonic() - started < 15
         assert gone['orphaned_slots'] == ['cfg_a_to_b'] and subscription_row(b, db, 'cfg_a_to_b') is None
     finally:
         a.start()
     slot_args = dict(a.login_args(db), type='slot', name='cfg_a_to_b', state='absent')
-    assert module_runner(pg_replication, slot_args, check_mode=True)['changed'] and slots(a) == ['cfg_a_to_b']
-    dropped = module_runner(pg_replication, slot_args)
+    assert replicate(module_runner, slot_args, check_mode=True)['changed'] and slots(a) == ['cfg_a_to_b']
+    dropped = replicate(module_runner, slot_args)
     assert dropped['changed'] and dropped['initial_state']['exists'] and slots(a) == []
-    assert not module_runner(pg_replication, slot_args)['changed']
+    assert not replicate(module_runner, slot_args)['changed']
 
 
 def test_active_slot_is_not_dropped(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
-    module_runner(pg_replication, sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub']))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub']))
     wait_until(lambda: a.sql('postgres', "SELECT active FROM pg_replication_slots WHERE slot_name = 'cfg_a_to_b'")[0][0], what='slot active')
-    refused = module_runner(pg_replication, dict(a.login_args(db), type='slot', name='cfg_a_to_b', state='absent'))
+    refused = replicate(module_runner, dict(a.login_args(db), type='slot', name='cfg_a_to_b', state='absent'))
     assert refused['failed'] and 'in use by WAL sender' in refused['msg'] and slots(a) == ['cfg_a_to_b']
 
 
@@ -441,29 +454,29 @@ def test_max_lag_bytes_refuses_while_a_table_is_still_copied(pair, module_runner
     # The table sync worker's COPY fails on this constraint at the subscriber and is retried, so
     # cfg_person cannot become ready while it is there.
     b.sql(db, "ALTER TABLE cfg_person ADD CONSTRAINT not_yet CHECK (name <> 'copied')")
-    module_runner(pg_replication, pub_args(a, db, 'sync_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'sync_pub', all_tables=True))
     running = sub_args(b, a, db, 'sync_a_to_b', ['sync_pub'], copy_data=True)
-    created = module_runner(pg_replication, running)
+    created = replicate(module_runner, running)
     assert not created.get('failed'), created.get('msg')
-    refused = module_runner(pg_replication, dict(running, state='stopped', max_lag_bytes=10 ** 9))
+    refused = replicate(module_runner, dict(running, state='stopped', max_lag_bytes=10 ** 9))
     # The small table may still be listed before it (sync_done is not ready yet): the big one must be among them.
     assert refused['failed'] and re.search(r'not yet in sync: (\S+ \([a-z_]+\), )*public\.cfg_person \(', refused['msg'])
     assert 'Nothing was changed' in refused['msg']
     assert subscription_row(b, db, 'sync_a_to_b') == (True, 'sync_a_to_b') and 'sync_a_to_b' in slots(a)
 
     b.sql(db, 'ALTER TABLE cfg_person DROP CONSTRAINT not_yet')
-    passed = module_runner(pg_replication, dict(running, wait_for_catchup=True))
+    passed = replicate(module_runner, dict(running, wait_for_catchup=True))
     assert not passed.get('failed'), passed.get('msg')
     assert count(b, db, "SELECT count(*) FROM cfg_person WHERE name = 'copied'") == 1
-    module_runner(pg_replication, dict(running, state='absent'))
+    replicate(module_runner, dict(running, state='absent'))
 
 
 def test_max_lag_bytes_refuses_and_changes_nothing(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'lag_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'lag_pub', all_tables=True))
     running = sub_args(b, a, db, 'lag_a_to_b', ['lag_pub'])
-    module_runner(pg_replication, running)
+    replicate(module_runner, running)
     blocker = b.connect(db)
     try:
         # The apply worker waits for this lock, so the subscriber falls behind.
@@ -475,23 +488,23 @@ def test_max_lag_bytes_refuses_and_changes_nothing(pair, module_runner):
         # nothing after it, so at least the other 19 are measured.
         for first in range(0, 2000, 100):
             a.sql(db, "INSERT INTO cfg_person (name) SELECT repeat('x', 200) || i FROM generate_series(%d, %d) i" % (first + 1, first + 100))
-        refused = module_runner(pg_replication, dict(running, state='stopped', max_lag_bytes=10000))
+        refused = replicate(module_runner, dict(running, state='stopped', max_lag_bytes=10000))
         assert refused['failed'] and 'more than max_lag_bytes 10000' in refused['msg'], refused.get('msg')
         assert refused['lag_bytes'] > 10000
         assert subscription_row(b, db, 'lag_a_to_b') == (True, 'lag_a_to_b') and slots(a) == ['lag_a_to_b']
 
-        timed_out = module_runner(pg_replication, dict(running, wait_for_catchup=True, catchup_timeout=1))
+        timed_out = replicate(module_runner, dict(running, wait_for_catchup=True, catchup_timeout=1))
         assert timed_out['failed'] and 'has not caught up' in timed_out['msg'] and 'bytes' in timed_out['msg']
     finally:
         blocker.rollback()
         blocker.close()
-    passed = module_runner(pg_replication, dict(running, max_lag_bytes=10 ** 9, wait_for_catchup=True))
+    passed = replicate(module_runner, dict(running, max_lag_bytes=10 ** 9, wait_for_catchup=True))
     assert not passed.get('failed') and passed['lag_bytes'] < 10 ** 9
     assert count(b, db, 'SELECT count(*) FROM cfg_person') == 2000
 
-    stopped = module_runner(pg_replication, dict(running, state='stopped'))
+    stopped = replicate(module_runner, dict(running, state='stopped'))
     assert stopped['changed']
-    unmeasurable = module_runner(pg_replication, dict(running, max_lag_bytes=10 ** 9))
+    unmeasurable = replicate(module_runner, dict(running, max_lag_bytes=10 ** 9))
     assert unmeasurable['failed'] and 'cannot measure the lag' in unmeasurable['msg']
     assert subscription_row(b, db, 'lag_a_to_b') == (False, None)
 
@@ -501,19 +514,19 @@ def test_bidirectional_row_filtered_replication_does_not_loop(pair, module_runne
     db = new_db(pair, LOG_SCHEMA, 'logdb')
     for cluster, site in ((a, 'site_a'), (b, 'site_b')):
         cluster.sql('postgres', "ALTER DATABASE %s SET genesys.db_site = '%s'" % (db, site))
-        result = module_runner(pg_replication, pub_args(cluster, db, 'log_pub', publish=['insert'],
-                                                        tables=[dict(name='public.log_event', row_filter="db_site = '%s'" % site)]))
+        result = replicate(module_runner, pub_args(cluster, db, 'log_pub', publish=['insert'],
+                                                   tables=[dict(name='public.log_event', row_filter="db_site = '%s'" % site)]))
         assert result['changed'], result
     a_to_b = sub_args(b, a, db, 'log_a_to_b', ['log_pub'], wait_for_catchup=True)
     b_to_a = sub_args(a, b, db, 'log_b_to_a', ['log_pub'], wait_for_catchup=True)
-    assert module_runner(pg_replication, a_to_b)['changed']
-    assert module_runner(pg_replication, b_to_a)['changed']
+    assert replicate(module_runner, a_to_b)['changed']
+    assert replicate(module_runner, b_to_a)['changed']
 
     a.sql(db, "INSERT INTO log_event (message) VALUES ('written at a')")
     b.sql(db, "INSERT INTO log_event (message) VALUES ('written at b')")
     for _round in range(2):
         for args in (a_to_b, b_to_a):
-            result = module_runner(pg_replication, args)
+            result = replicate(module_runner, args)
             assert not result['changed'] and result['catchup']['mode'] == 'publisher'
     expected = [('site_a', 'written at a'), ('site_b', 'written at b')]
     for cluster in (a, b):
@@ -524,15 +537,15 @@ def test_bidirectional_row_filtered_replication_does_not_loop(pair, module_runne
 def test_creating_needs_reachable_publisher_and_existing_publication(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    unreachable = module_runner(pg_replication, dict(sub_args(b, a, db, 's', ['cfg_pub']), publisher=dict(a.publisher(db), port=pgcluster.free_port())))
+    unreachable = replicate(module_runner, dict(sub_args(b, a, db, 's', ['cfg_pub']), publisher=dict(a.publisher(db), port=pgcluster.free_port())))
     assert unreachable['failed'] and 'cannot start subscription s' in unreachable['msg'] and 'cannot reach the publisher' in unreachable['msg']
-    bad_password = module_runner(pg_replication, dict(sub_args(b, a, db, 's', ['cfg_pub']), publisher=dict(a.publisher(db), password='wrong')))
+    bad_password = replicate(module_runner, dict(sub_args(b, a, db, 's', ['cfg_pub']), publisher=dict(a.publisher(db), password='wrong')))
     assert bad_password['failed'] and 'authentication to the publisher' in bad_password['msg']
-    no_pub = module_runner(pg_replication, sub_args(b, a, db, 's', ['cfg_pub']))
+    no_pub = replicate(module_runner, sub_args(b, a, db, 's', ['cfg_pub']))
     assert no_pub['failed'] and 'publication(s) cfg_pub do not exist on the publisher' in no_pub['msg']
     # A check run cannot see the publication an earlier task of the same run would create:
     # it predicts the change and warns instead of failing.
-    checked = module_runner(pg_replication, sub_args(b, a, db, 's', ['cfg_pub']), check_mode=True)
+    checked = replicate(module_runner, sub_args(b, a, db, 's', ['cfg_pub']), check_mode=True)
     assert not checked.get('failed') and checked['changed']
     assert any('cfg_pub do not exist (yet)' in w for w in checked['warnings'])
     assert subscription_row(b, db, 's') is None
@@ -541,39 +554,39 @@ def test_creating_needs_reachable_publisher_and_existing_publication(pair, modul
 def test_stopped_subscription_created_without_stream_then_started(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     stopped_args = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], state='stopped')
-    created = module_runner(pg_replication, stopped_args)
+    created = replicate(module_runner, stopped_args)
     assert created['changed'] and created['subscription']['status'] == 'stopped'
     assert sorted(t['state'] for t in created['subscription']['tables']) == ['ready', 'ready']
-    assert slots(a) == [] and not module_runner(pg_replication, stopped_args)['changed']
-    started = module_runner(pg_replication, dict(stopped_args, state='running'))
+    assert slots(a) == [] and not replicate(module_runner, stopped_args)['changed']
+    started = replicate(module_runner, dict(stopped_args, state='running'))
     assert started['changed'] and started['subscription']['status'] == 'running'
     a.sql(db, "INSERT INTO cfg_dn (name) VALUES ('dn1')")
-    module_runner(pg_replication, dict(stopped_args, state='running', wait_for_catchup=True))
+    replicate(module_runner, dict(stopped_args, state='running', wait_for_catchup=True))
     assert b.sql(db, 'SELECT name FROM cfg_dn') == [('dn1',)]
 
 
 def test_resync_by_copy_recreates_a_stopped_subscription(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     stopped_args = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], state='stopped')
-    module_runner(pg_replication, stopped_args)
+    replicate(module_runner, stopped_args)
     old_oid = b.sql(db, "SELECT oid FROM pg_subscription WHERE subname = 'cfg_a_to_b'")[0][0]
     a.sql(db, "INSERT INTO cfg_person (name) VALUES ('a1'), ('a2')")
     b.sql(db, "INSERT INTO cfg_person (name) VALUES ('diverged_at_b')")
     resync = dict(stopped_args, state='running', copy_data=True, wait_for_catchup=True)
 
-    refused = module_runner(pg_replication, resync)
+    refused = replicate(module_runner, resync)
     assert refused['failed'] and 'refusing to copy' in refused['msg']
     assert subscription_row(b, db, 'cfg_a_to_b') == (False, None) and refused.get('queries') == []
 
-    checked = module_runner(pg_replication, dict(resync, truncate_before_copy=True), check_mode=True)
+    checked = replicate(module_runner, dict(resync, truncate_before_copy=True), check_mode=True)
     assert [q.split(' ')[0] for q in checked['queries']] == ['DROP', 'TRUNCATE', 'CREATE']
     assert b.sql(db, 'SELECT name FROM cfg_person') == [('diverged_at_b',)]
 
-    done = module_runner(pg_replication, dict(resync, truncate_before_copy=True))
+    done = replicate(module_runner, dict(resync, truncate_before_copy=True))
     assert done['changed'] and done['catchup']['mode'] == 'publisher'
     assert done['subscription']['oid'] != old_oid
     assert b.sql(db, 'SELECT name FROM cfg_person ORDER BY 1') == [('a1',), ('a2',)]
@@ -582,30 +595,30 @@ def test_resync_by_copy_recreates_a_stopped_subscription(pair, module_runner):
 def test_running_subscription_follows_tables_added_to_the_publication(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', tables=[dict(name='cfg_person')]))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', tables=[dict(name='cfg_person')]))
     running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], copy_data=True, wait_for_catchup=True)
-    assert [t['name'] for t in module_runner(pg_replication, running)['subscription']['tables']] == ['public.cfg_person']
+    assert [t['name'] for t in replicate(module_runner, running)['subscription']['tables']] == ['public.cfg_person']
     a.sql(db, "INSERT INTO cfg_dn (name) VALUES ('dn_before_added')")
-    assert module_runner(pg_replication, pub_args(a, db, 'cfg_pub', tables=[dict(name='cfg_person'), dict(name='cfg_dn')]))['changed']
+    assert replicate(module_runner, pub_args(a, db, 'cfg_pub', tables=[dict(name='cfg_person'), dict(name='cfg_dn')]))['changed']
 
-    followed = module_runner(pg_replication, running)
+    followed = replicate(module_runner, running)
     assert followed['changed'] and 'ALTER SUBSCRIPTION "cfg_a_to_b" REFRESH PUBLICATION WITH (copy_data = true)' in followed['queries']
     assert [(t['name'], t['state']) for t in followed['subscription']['tables']] == [('public.cfg_dn', 'ready'), ('public.cfg_person', 'ready')]
     assert b.sql(db, 'SELECT name FROM cfg_dn') == [('dn_before_added',)]
-    assert not module_runner(pg_replication, running)['changed']
+    assert not replicate(module_runner, running)['changed']
 
 
 def test_stop_waits_for_catchup_with_reachable_publisher(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    module_runner(pg_replication, running)
+    replicate(module_runner, running)
     a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 500) i")
-    stopped = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
+    stopped = replicate(module_runner, dict(running, state='stopped', wait_for_catchup=True))
     assert stopped['changed'] and stopped['catchup']['mode'] == 'publisher'
     assert count(b, db, 'SELECT count(*) FROM cfg_person') == 500 and slots(a) == []
-    again = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
+    again = replicate(module_runner, dict(running, state='stopped', wait_for_catchup=True))
     assert not again['changed'] and again['catchup']['mode'] == 'skipped'
 
 
@@ -631,9 +644,9 @@ def keepalive_timer(pid, port):
 def test_subscription_connection_bounds_waits_and_is_rewritten_only_when_changed(pair, module_runner):
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    assert module_runner(pg_replication, running)['changed']
+    assert replicate(module_runner, running)['changed']
     bounds = dict(keepalives='1', keepalives_idle='5', keepalives_interval='2', keepalives_count='3', tcp_user_timeout='15000', connect_timeout='3')
     conninfo = conninfo_of(b, db, 'cfg_a_to_b')
     assert dict((k, conninfo.get(k)) for k in bounds) == bounds
@@ -643,24 +656,24 @@ def test_subscription_connection_bounds_waits_and_is_rewritten_only_when_changed
     assert timer <= 5
 
     # The replication role passes the same publisher every time: nothing is rewritten.
-    again = module_runner(pg_replication, running)
+    again = replicate(module_runner, running)
     assert not again['changed'] and again['queries'] == []
 
-    tuned = module_runner(pg_replication, dict(running, keepalives_idle=9))
+    tuned = replicate(module_runner, dict(running, keepalives_idle=9))
     assert tuned['changed'] and [q.split(' CONNECTION ')[0] for q in tuned['queries']] == ['ALTER SUBSCRIPTION "cfg_a_to_b"']
     assert "password=''********''" in tuned['queries'][0]
     assert_no_secret(tuned)
     assert conninfo_of(b, db, 'cfg_a_to_b')['keepalives_idle'] == '9'
-    assert not module_runner(pg_replication, dict(running, keepalives_idle=9))['changed']
+    assert not replicate(module_runner, dict(running, keepalives_idle=9))['changed']
 
     # A subscription created before the bounds existed gets them, once.
     old = dict((k, v) for k, v in conninfo_of(b, db, 'cfg_a_to_b').items() if k not in bounds)
     b.sql(db, 'ALTER SUBSCRIPTION cfg_a_to_b CONNECTION %s', (pgutil.build_conninfo(old),))
-    upgraded = module_runner(pg_replication, running)
+    upgraded = replicate(module_runner, running)
     assert upgraded['changed'] and upgraded['queries'][0].startswith('ALTER SUBSCRIPTION "cfg_a_to_b" CONNECTION')
     conninfo = conninfo_of(b, db, 'cfg_a_to_b')
     assert dict((k, conninfo.get(k)) for k in bounds) == bounds
-    assert not module_runner(pg_replication, running)['changed']
+    assert not replicate(module_runner, running)['changed']
 
 
 def test_terminate_holder_ends_the_wal_sender_of_a_gone_subscriber_and_drops_the_slot(pair, module_runner):
@@ -668,9 +681,9 @@ def test_terminate_holder_ends_the_wal_sender_of_a_gone_subscriber_and_drops_the
     the subscriber's apply worker is frozen (SIGSTOP): it neither answers nor lets go, as across a cut link."""
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'held_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'held_pub', all_tables=True))
     running = sub_args(b, a, db, 'held_a_to_b', ['held_pub'])
-    module_runner(pg_replication, running)
+    replicate(module_runner, running)
     wait_until(lambda: a.sql('postgres', "SELECT active FROM pg_replication_slots WHERE slot_name = 'held_a_to_b'")[0][0],
                what='slot active')
     worker = b.sql('postgres', "SELECT pid FROM pg_stat_subscription WHERE subname = 'held_a_to_b' AND relid IS NULL")[0][0]
@@ -678,12 +691,12 @@ def test_terminate_holder_ends_the_wal_sender_of_a_gone_subscriber_and_drops_the
     slot_args = dict(a.login_args(db), type='slot', name='held_a_to_b', state='absent', worker_timeout=15)
     os.kill(worker, signal.SIGSTOP)
     try:
-        refused = module_runner(pg_replication, slot_args)
+        refused = replicate(module_runner, slot_args)
         assert refused['failed'] and 'set terminate_holder' in refused['msg'] and 'held_a_to_b' in slots(a)
-        checked = module_runner(pg_replication, dict(slot_args, terminate_holder=True), check_mode=True)
+        checked = replicate(module_runner, dict(slot_args, terminate_holder=True), check_mode=True)
         assert checked['changed'] and 'held_a_to_b' in slots(a)
         assert a.sql('postgres', 'SELECT count(*) FROM pg_stat_replication WHERE pid = %s', (walsender,))[0][0] == 1
-        dropped = module_runner(pg_replication, dict(slot_args, terminate_holder=True))
+        dropped = replicate(module_runner, dict(slot_args, terminate_holder=True))
         assert not dropped.get('failed'), dropped.get('msg')
         assert dropped['changed'] and dropped['terminated_walsender']['pid'] == walsender
         assert any('ending WAL sender pid %d' % walsender in w for w in dropped['warnings'])
@@ -695,8 +708,6 @@ def test_terminate_holder_ends_the_wal_sender_of_a_gone_subscriber_and_drops_the
         os.kill(worker, signal.SIGCONT)
     b.sql(db, 'ALTER SUBSCRIPTION held_a_to_b SET (slot_name = NONE)')
     b.sql(db, 'DROP SUBSCRIPTION held_a_to_b')
-    bad = module_runner(pg_replication, dict(running, terminate_holder=True))
-    assert bad['failed'] and 'terminate_holder applies to type=slot with state=absent only' in bad['msg']
 
 
 def test_creating_is_bounded_while_the_publisher_cannot_create_the_slot(pair, module_runner):
@@ -704,7 +715,7 @@ def test_creating_is_bounded_while_the_publisher_cannot_create_the_slot(pair, mo
     transaction running there: the module bounds it by worker_timeout."""
     a, b = pair
     db = new_db(pair, CFG_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'cfg_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
     running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'], worker_timeout=3)
     blocker = a.connect(db)
     blocker.autocommit = False
@@ -714,7 +725,7 @@ def test_creating_is_bounded_while_the_publisher_cannot_create_the_slot(pair, mo
         blocker.cursor().execute("INSERT INTO cfg_dn (name) VALUES ('open transaction')")
         release.start()
         started = time.monotonic()
-        created = module_runner(pg_replication, running)
+        created = replicate(module_runner, running)
         waited = time.monotonic() - started
     finally:
         release.cancel()
@@ -734,8 +745,8 @@ def test_creating_is_bounded_while_the_publisher_cannot_create_the_slot(pair, mo
 
 
 def test_unbounded_publisher_wait_is_refused(module_runner):
-    result = module_runner(pg_replication, dict(BASE, type='subscription', name='s', state='running', publications=['p'],
-                                                publisher=dict(host='h', dbname='d', user='u', connect_timeout=0)))
+    result = replicate(module_runner, dict(BASE, type='subscription', name='s', state='running', publications=['p'],
+                                           publisher=dict(host='h', dbname='d', user='u', connect_timeout=0)))
     assert result['failed'] and 'publisher.connect_timeout must be at least 1' in result['msg']
 
 
@@ -779,10 +790,10 @@ def stream_cut_mid_transaction(pair, module_runner):
     arguments, apply worker pid) while a is frozen; resumes a afterwards."""
     a, b = pair
     db = new_db(pair, BULK_SCHEMA)
-    module_runner(pg_replication, pub_args(a, db, 'bulk_pub', all_tables=True))
+    replicate(module_runner, pub_args(a, db, 'bulk_pub', all_tables=True))
     running = sub_args(b, a, db, 'bulk_a_to_b', ['bulk_pub'])
     a.sql(db, "INSERT INTO bulk (payload) VALUES ('committed before')")
-    assert module_runner(pg_replication, dict(running, copy_data=True, wait_for_catchup=True))['changed']
+    assert replicate(module_runner, dict(running, copy_data=True, wait_for_catchup=True))['changed']
     worker, paused = freeze_publisher_mid_transaction(a, b, db, 'bulk_a_to_b')
     try:
         yield db, running, worker
@@ -793,7 +804,7 @@ def stream_cut_mid_transaction(pair, module_runner):
 def test_stop_ends_an_apply_worker_stuck_on_a_silent_publisher(pair, module_runner):
     b = pair[1]
     with stream_cut_mid_transaction(pair, module_runner) as (db, running, worker):
-        stopped = module_runner(pg_replication, dict(running, state='stopped'))
+        stopped = replicate(module_runner, dict(running, state='stopped'))
         # Read back with separate connections, while the publisher is still frozen.
         left = worker_pids(b, db, 'bulk_a_to_b')
         row = subscription_row(b, db, 'bulk_a_to_b')
@@ -809,7 +820,7 @@ def test_stop_ends_an_apply_worker_stuck_on_a_silent_publisher(pair, module_runn
 def test_drain_ends_at_a_transaction_a_silent_publisher_never_finishes(pair, module_runner):
     b = pair[1]
     with stream_cut_mid_transaction(pair, module_runner) as (db, running, worker):
-        drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True))
+        drained = replicate(module_runner, dict(running, state='stopped', wait_for_catchup=True))
         left = worker_pids(b, db, 'bulk_a_to_b')
         rows = count(b, db, 'SELECT count(*) FROM bulk')
     assert not drained.get('failed'), drained['msg']
@@ -826,7 +837,7 @@ def test_a_lost_publisher_never_ends_a_worker_inside_a_transaction_at_once(pair,
     It is ended only after the grace period, with the warning that its open transaction was rolled back."""
     b = pair[1]
     with stream_cut_mid_transaction(pair, module_runner) as (db, running, worker):
-        drained = module_runner(pg_replication, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
+        drained = replicate(module_runner, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
         left = worker_pids(b, db, 'bulk_a_to_b')
         rows = count(b, db, 'SELECT count(*) FROM bulk')
     assert not drained.get('failed'), drained['msg']
@@ -834,4 +845,4 @@ def test_a_lost_publisher_never_ends_a_worker_inside_a_transaction_at_once(pair,
     assert drained['terminated_workers'] == [worker] and left == [] and rows == 1
     assert any('rolled back' in w and str(worker) in w for w in drained['warnings'])
     # Leave no orphan for the next tests.
-    module_runner(pg_replication, dict(running, state='stopped'))
+    replicate(module_runner, dict(running, state='stopped'))
