@@ -80,6 +80,11 @@ STATUS_PLAYBOOK = '''
         content: "{{ status_logdb_flow | to_json }}"
         dest: "{{ lookup('ansible.builtin.env', 'GENESYS_DR_REPORT_DIR') }}/{{ inventory_hostname }}.flow.json"
         mode: "0600"
+    - name: Hand the subscriptions read to the test
+      ansible.builtin.copy:
+        content: "{{ status_replication | to_json }}"
+        dest: "{{ lookup('ansible.builtin.env', 'GENESYS_DR_REPORT_DIR') }}/{{ inventory_hostname }}.replication.json"
+        mode: "0600"
 '''
 
 
@@ -217,7 +222,22 @@ def _status(tmp_path, inventory, arrival_timeout=10):
     for host in ('east-db', 'west-db'):
         with open(str(tmp_path / ('%s.flow.json' % host))) as handle:
             flows[host] = json.load(handle)
+        with open(str(tmp_path / ('%s.replication.json' % host))) as handle:
+            flows[host]['replication'] = json.load(handle)['results']
     return flows
+
+
+def _assert_subscriptions_shown(clusters, flows):
+    """status read every logdb subscription as pg_subscription has it, with a measured lag."""
+    for host, cluster in (('east-db', clusters['east']), ('west-db', clusters['west'])):
+        (read,) = flows[host]['replication']
+        assert read['item'] == 'logdb' and read['publisher_reachable'] is True, read
+        # pg_subscription is shared by every database of the cluster.
+        names = [r[0] for r in cluster.sql('logdb', 'SELECT s.subname FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid'
+                                                    ' WHERE d.datname = current_database() ORDER BY 1')]
+        assert names and [sub['name'] for sub in read['subscriptions']] == names, (names, read)
+        for sub in read['subscriptions']:
+            assert sub['status'] == 'running' and isinstance(sub['lag_bytes'], int) and sub['lag_bytes'] >= 0, sub
 
 
 def test_status_says_whether_log_rows_arrive(tmp_path, clusters):
@@ -227,6 +247,7 @@ def test_status_says_whether_log_rows_arrive(tmp_path, clusters):
     message = _log_event(east, 'site1')
     assert _arrives(west, message)
     flows = _status(tmp_path, inventory)
+    _assert_subscriptions_shown(clusters, flows)
     assert flows['west-db']['flow'] == 'moving', flows
     assert flows['west-db']['arrived_newest']['site'] == 'dc_east'
     newest = flows['west-db']['publisher_newest']
