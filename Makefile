@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-LABCTL := $(BIN)/python tests/lab/labctl
+LABCTL := $(BIN)/python lab/labctl
 SANITY_DIR := .build/sanity/ansible_collections/genesys_dr/framework
 
 .PHONY: deps test drill bench sanity units lab-tests campaign lab-up lab-down build ee lint changelog-lint
@@ -24,7 +24,7 @@ drill: deps
 # cycles on fresh labs; prints medians and ratios (BENCH_ARGS="--cycles 5 --sites 2").
 # It builds and removes labs: nothing else may use one meanwhile.
 bench: deps
-	cd tests/lab && $(CURDIR)/$(BIN)/python -m genesys_lab.bench $(BENCH_ARGS)
+	cd lab && $(CURDIR)/$(BIN)/python -m genesys_lab.bench $(BENCH_ARGS)
 
 units: deps
 	$(BIN)/python -m pytest tests/unit -q

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Dynamic inventory of the lab built by tests/lab/labctl.
+"""Dynamic inventory of the lab built by lab/labctl.
 
 It turns the lab's topology.json ($GENESYS_LAB_STATE, default /var/lib/genesys-lab) into
 the same per-site inventory a real deployment writes by hand (see inventories/example):
@@ -11,7 +11,7 @@ import os
 import sys
 
 STATE = os.environ.get("GENESYS_LAB_STATE", "/var/lib/genesys-lab")
-LAB = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "tests", "lab")
+LAB = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "lab")
 
 COMPONENT_GROUPS = {"db": "db_hosts", "mgmt": "management_hosts", "app": "proxy_hosts", "dns": "dns_secondaries"}
 
@@ -19,7 +19,7 @@ COMPONENT_GROUPS = {"db": "db_hosts", "mgmt": "management_hosts", "app": "proxy_
 def inventory():
     path = os.path.join(STATE, "topology.json")
     if not os.path.exists(path):
-        sys.exit("the lab is not up (no %s): run tests/lab/labctl up" % path)
+        sys.exit("the lab is not up (no %s): run lab/labctl up" % path)
     sys.path.insert(0, LAB)
     from genesys_lab import apps  # pylint: disable=import-outside-toplevel
     from genesys_lab.topology import Topology  # pylint: disable=import-outside-toplevel

@@ -14,7 +14,7 @@ import testinfra
 
 PROJECT = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(PROJECT, "tests", "lab"))
+sys.path.insert(0, os.path.join(PROJECT, "lab"))
 
 from genesys_lab.topology import Topology  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -127,7 +127,7 @@ class Lab:
 
     def labctl(self, *args):
         return self.local.run("%s %s %s" % (os.path.join(PROJECT, ".venv", "bin", "python"),
-                                            os.path.join(PROJECT, "tests", "lab", "labctl"), " ".join(args)))
+                                            os.path.join(PROJECT, "lab", "labctl"), " ".join(args)))
 
 
 def _quote(text):

@@ -182,9 +182,9 @@ def read_lab_secrets():
 
 def lab_reset(n_sites=2, main_site="site1"):
     """A new lab (labctl down, up): every case starts from the same fresh install."""
-    subprocess.run([os.path.join(BIN, "python"), os.path.join(PROJECT, "tests", "lab", "labctl"), "down"],
+    subprocess.run([os.path.join(BIN, "python"), os.path.join(PROJECT, "lab", "labctl"), "down"],
                    check=True, capture_output=True)
-    subprocess.run([os.path.join(BIN, "python"), os.path.join(PROJECT, "tests", "lab", "labctl"), "up", "--sites", str(n_sites), "--main", main_site],
+    subprocess.run([os.path.join(BIN, "python"), os.path.join(PROJECT, "lab", "labctl"), "up", "--sites", str(n_sites), "--main", main_site],
                    check=True, capture_output=True)
     SECRETS.update(read_lab_secrets())
 
@@ -194,7 +194,7 @@ def lab_down_at_the_end():
     """Each case builds its own lab; the last one is taken down when the campaign ends. A lab
     left up made the next lab user (make test's integration stage) refuse to start."""
     yield
-    subprocess.run([os.path.join(BIN, "python"), os.path.join(PROJECT, "tests", "lab", "labctl"), "down"],
+    subprocess.run([os.path.join(BIN, "python"), os.path.join(PROJECT, "lab", "labctl"), "down"],
                    check=False, capture_output=True)
 
 
@@ -234,7 +234,7 @@ class Load:
             port = [a["port"] for a in self.lab.apps(app_host, "proxy") if a["role"] == "primary"][0]
             netns = self.lab.netns(app_host)
             out = os.path.join(self.dir, "load_%s.jsonl" % site)
-            env = dict(os.environ, PYTHONPATH="%s:%s" % (os.path.join(STATE, "sim"), os.path.join(PROJECT, "tests", "lab")))
+            env = dict(os.environ, PYTHONPATH="%s:%s" % (os.path.join(STATE, "sim"), os.path.join(PROJECT, "lab")))
             self.procs.append(subprocess.Popen(
                 ["ip", "netns", "exec", netns, "/usr/bin/python3", "-m", "genesys_lab.loadgen", "--server",
                  "%s:%d" % (self.lab.address(app_host), port), "--prefix", "campaign_%s_%d" % (site, int(time.time() * 1000)),

@@ -16,7 +16,7 @@ from conftest import LONG, PROJECT, assert_never_two_masters, checks, lock_holde
 from test_kill_and_resume import play_names
 
 REPEAT = 3 if LONG else 1
-LABCTL = "%s %s" % (os.path.join(PROJECT, ".venv", "bin", "python"), os.path.join(PROJECT, "tests", "lab", "labctl"))
+LABCTL = "%s %s" % (os.path.join(PROJECT, ".venv", "bin", "python"), os.path.join(PROJECT, "lab", "labctl"))
 SHORT = ["Secondary has applied every committed change"]
 # The masters at the main are stopped, its database not yet fenced, when the WAN is cut.
 SHORT_PARTITION = ["Fence the main site - no client write access"]

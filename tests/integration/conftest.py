@@ -1,4 +1,4 @@
-"""Fixtures for tests that run against the lab (tests/lab/labctl).
+"""Fixtures for tests that run against the lab (lab/labctl).
 
 The lab is built once per session (`labctl up` is idempotent) and left up for the next
 suite; `tools/run-tests` takes it down at the end. Every helper here reads real state
@@ -18,7 +18,7 @@ import time
 import pytest
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LAB_DIR = os.path.join(TOP, "tests", "lab")
+LAB_DIR = os.path.join(TOP, "lab")
 LABCTL = [sys.executable, os.path.join(LAB_DIR, "labctl")]
 sys.path.insert(0, LAB_DIR)
 

@@ -12,7 +12,7 @@ the stats event's artifact_data (what AWX keeps as the job's artifacts) and agre
 report, that no secret is in either, and reads the DR state and the master record back from
 the DNS primary with dig.
 
-Needs the lab (tests/lab/labctl, root) and ansible-runner (requirements.txt)."""
+Needs the lab (lab/labctl, root) and ansible-runner (requirements.txt)."""
 import json
 import os
 import re

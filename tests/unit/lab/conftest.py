@@ -18,7 +18,8 @@ import uuid
 import psycopg2
 import pytest
 
-LAB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "lab")
+# The lab is its own top-level part of the checkout (lab/), beside tests/.
+LAB_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))), "lab")
 if LAB_DIR not in sys.path:
     sys.path.insert(0, LAB_DIR)
 

@@ -21,10 +21,11 @@ import pytest
 
 from ansible_collections.genesys_dr.framework.tests.unit.packaging.builds import BIN, TOP, clean_env, run
 
-# Development-only paths: the checkout's settings, the lab (inventories/lab/hosts.py imports
-# tests/lab code that is not shipped), caches, run reports, tests and the tools that build them.
+# Development-only paths: the checkout's settings, the lab (lab/, and inventories/lab/hosts.py
+# that imports it), caches, run reports, tests and the tools that build them.
 FORBIDDEN = [
     r'^ansible\.cfg$',
+    r'^lab(/|$)',
     r'^inventories/lab(/|$)',
     r'(^|/)\.ansible(/|$)',
     r'^reports(/|$)',

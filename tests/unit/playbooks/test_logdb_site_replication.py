@@ -29,7 +29,7 @@ from ansible_collections.genesys_dr.framework.tests.unit.plugins import pgcluste
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.join(TOP, '.venv', 'bin')
-LAB_DIR = os.path.join(TOP, 'tests', 'lab')
+LAB_DIR = os.path.join(TOP, 'lab')
 if LAB_DIR not in sys.path:
     sys.path.insert(0, LAB_DIR)
 
@@ -39,7 +39,7 @@ MS_ROLE, MS_PASSWORD = 'ut_lms', 'ut-lms-pw'
 # What the simulated Genesys install stamped; the inventory's site groups are named otherwise.
 INSTALLED_SITE = {'east': 'site1', 'west': 'site2'}
 GROUP = {'east': 'dc_east', 'west': 'dc_west'}
-# How a Log Message Server writes an event (tests/lab/genesys_sim/msgserver.py): db_site left to the database.
+# How a Log Message Server writes an event (lab/genesys_sim/msgserver.py): db_site left to the database.
 LMS_INSERT = ('INSERT INTO log_event (origin_site, app, level, message, ts)'
               " VALUES (%s, 'lms_ut', 'Std', %s, now())")
 

@@ -36,8 +36,8 @@ from .system import LabError, run, write_file
 from .topology import MASTER_NAME, ZONE
 
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-LAB_DIR = os.path.join(TOP, "tests", "lab")
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_DIR = os.path.join(TOP, "lab")
 INTERVAL = 0.1
 
 
@@ -283,7 +283,7 @@ def main(argv=None):
         return code
     finally:
         if args.keep_lab:
-            print("The lab stays up: tests/lab/labctl status | down")
+            print("The lab stays up: lab/labctl status | down")
         else:
             lab.down()
 

@@ -7,7 +7,7 @@ connection and serves only with write access, proxies that find the master by DN
 name and fall back to limited mode, Message Servers that store log events in the Log
 Database. Standard library plus psycopg2 (only for the database-facing commands).
 
-Run with ``tests/lab`` on PYTHONPATH: ``python3 -m genesys_sim <command> ...``.
+Run with ``lab`` on PYTHONPATH: ``python3 -m genesys_sim <command> ...``.
 
 Applications
 ============

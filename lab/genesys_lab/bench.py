@@ -55,8 +55,8 @@ from .postgres import ADMIN_ROLE, CS_ROLE, PG_PORT
 from .system import LabError, write_file
 from .topology import MASTER_NAME, MASTER_TTL, ZONE, state_dir
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-LAB_DIR = os.path.join(TOP, "tests", "lab")
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LAB_DIR = os.path.join(TOP, "lab")
 LABCTL = [sys.executable, os.path.join(LAB_DIR, "labctl")]
 PROBE_INTERVAL = 0.1
 MASTER_ORDER = ("scs_message_server", "master_scs", ("master_cs", "primary"), ("master_cs", "backup"))
