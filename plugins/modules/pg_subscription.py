@@ -332,37 +332,11 @@ publisher_lsn:
   type: str
 slot:
   description:
-    - The subscription's slot on the publisher (null when the publisher is unreachable).
+    - The subscription's slot on the publisher (null when the publisher is unreachable), with the keys of
+      RV(genesys_dr.framework.pg_slot#module:slot) - C(name), C(exists), C(active), C(active_pid), C(slot_type),
+      C(database), C(confirmed_flush_lsn), C(restart_lsn), C(retained_bytes).
   returned: always
   type: dict
-  contains:
-    name:
-      description: Slot name.
-      type: str
-    exists:
-      description: Whether the slot exists.
-      type: bool
-    active:
-      description: Whether a WAL sender uses it.
-      type: bool
-    active_pid:
-      description: Process id of that WAL sender.
-      type: int
-    slot_type:
-      description: V(logical) or V(physical).
-      type: str
-    database:
-      description: Database of a logical slot.
-      type: str
-    confirmed_flush_lsn:
-      description: Position the subscriber confirmed as applied and flushed.
-      type: str
-    restart_lsn:
-      description: Oldest WAL position the slot retains.
-      type: str
-    retained_bytes:
-      description: WAL bytes the slot keeps on the publisher.
-      type: int
 lag_bytes:
   description:
     - Publisher WAL insert position minus the slot's C(confirmed_flush_lsn), at the end of the run;
