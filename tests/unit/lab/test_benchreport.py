@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import LAB_DIR
+from simtest import LAB_DIR
 from genesys_lab import benchreport
 
 SVG = "{http://www.w3.org/2000/svg}"

@@ -6,7 +6,7 @@ import time
 
 import psycopg2
 
-from conftest import SEED, confserv_sections, free_port, mode_is, proxy_sections, wait_for
+from simtest import SEED, confserv_sections, free_port, mode_is, proxy_sections, wait_for
 
 ALL_TABLES = "cfg_agent_login, cfg_application, cfg_dn, cfg_host, cfg_person"
 

@@ -5,7 +5,7 @@ import re
 import signal
 import socket
 
-from conftest import alive, free_port, pids_with_app, request, sim_command, wait_for
+from simtest import alive, free_port, pids_with_app, request, sim_command, wait_for
 
 
 def msgserver_sections(port, **messageserver):

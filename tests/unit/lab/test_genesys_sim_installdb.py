@@ -4,7 +4,7 @@ import json
 
 import psycopg2
 
-from conftest import SEED, SITE, PASSWORDS, sim_command
+from simtest import SEED, SITE, PASSWORDS, sim_command
 
 CFG_TABLES = ["cfg_agent_login", "cfg_application", "cfg_dn", "cfg_host", "cfg_person"]
 

@@ -1,6 +1,6 @@
 """Log Message Server: log events into the Log Database, across DB outages."""
 
-from conftest import SITE, free_port, wait_for
+from simtest import SITE, free_port, wait_for
 from genesys_sim.client import Client
 
 

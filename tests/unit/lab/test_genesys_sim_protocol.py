@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from conftest import free_port
+from simtest import free_port
 from genesys_sim import protocol
 from genesys_sim.client import Client
 from genesys_sim.msgserver import MsgServer

@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 
-from conftest import SITE, confserv_sections, free_port, mode_is, proxy_sections, wait_for
+from simtest import SITE, confserv_sections, free_port, mode_is, proxy_sections, wait_for
 from genesys_sim.proxy import CSProxy
 
 
