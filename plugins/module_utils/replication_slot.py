@@ -21,7 +21,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.logical_repli
 
 
 class Slot(object):
-    """A replication slot of the server the module connects to (type=slot)."""
+    """A replication slot of the server the module connects to (pg_slot)."""
 
     def __init__(self, module, conn):
         self.module = module

@@ -194,9 +194,9 @@ class Subscription(SubscriptionState):
         if missing and self.check_mode:
             # A check run cannot see publications an earlier task of the same run would create.
             self.module.warn('publication(s) %s do not exist (yet) on the publisher at %s: a real run fails here unless they are '
-                             'created first (type=publication)' % (', '.join(missing), self.publisher.target))
+                             'created first (pg_publication)' % (', '.join(missing), self.publisher.target))
         elif missing:
-            self.module.fail_json(msg='publication(s) %s do not exist on the publisher at %s: create them there first (type=publication)' % (
+            self.module.fail_json(msg='publication(s) %s do not exist on the publisher at %s: create them there first (pg_publication)' % (
                 ', '.join(missing), self.publisher.target))
 
     def occupied_tables(self, only=None):
@@ -254,7 +254,7 @@ class Subscription(SubscriptionState):
         if slot_name:
             self.orphaned_slots.append(slot_name)
             self.module.warn('replication slot %s of subscription %s is left on the publisher at %s, retaining WAL there: %s. '
-                             'Drop it when the publisher is back (run again, or type=slot)' % (slot_name, self.name, self.publisher.target, why))
+                             'Drop it when the publisher is back (run again, or pg_slot)' % (slot_name, self.name, self.publisher.target, why))
 
     def _drop_slot(self, name):
         self.publisher.run('SELECT pg_catalog.pg_drop_replication_slot(%s)', (name,), check_mode=self.check_mode)
