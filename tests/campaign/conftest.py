@@ -67,6 +67,16 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line("| %s | %d | %d | %d |" % (case, runs, passed, lost))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # pylint: disable=unused-argument
+    """A case records its row only once it has passed; a failed one gets a row too, so the table
+    that ends the campaign shows every failure (passes 0), not only what passed."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when in ("setup", "call"):
+        record("FAILED %s (%s)" % (item.name, report.when), 1, 0)
+
+
 def pytest_collection_modifyitems(config, items):
     if LONG:
         return
