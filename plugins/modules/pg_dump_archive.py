@@ -24,6 +24,10 @@ description:
   - The dump is written to C(<path>.partial) (mode 0600) and renamed to O(path) only once C(pg_dump) has
     succeeded and the file is on disk, so O(path) is always a complete archive; a partial file left by an
     interrupted run is replaced.
+  - What the caller knows about the dumped content (O(summary), for example the rows only this site held) is
+    kept beside the archive in C(<path>.json), written before the archive is complete, and read back into
+    RV(summary). A run that died after the dump and is run again finds both, even when the database no longer
+    holds what they describe.
 extends_documentation_fragment:
   - genesys_dr.framework.postgres
 attributes:
@@ -59,6 +63,19 @@ options:
         fails and names the cause.
     type: int
     default: 30
+  summary:
+    description:
+      - Facts about the dumped content, kept in C(<path>.json) (mode 0600) with the archive and returned as
+        RV(summary). Written only when this run makes the dump; a rerun keeps the first summary with the first dump.
+    type: dict
+    version_added: 0.3.0
+  dump:
+    description:
+      - V(false) makes no dump and no connection; the module only reports the archive an earlier attempt made at
+        O(path) (RV(existed), RV(summary)), for a rerun that finds the database already overwritten.
+    type: bool
+    default: true
+    version_added: 0.3.0
 notes:
   - C(pg_dump) runs on the host that runs the module; O(login_host) is the server as seen from there.
 seealso:
@@ -76,6 +93,13 @@ EXAMPLES = r'''
     login_db: cfgdb
     path: /var/lib/genesys-dr/archive/cfgdb-site1-failover-20261124.dump
   register: cfgdb_archive
+
+- name: A rerun after the overwrite - report the archive the first attempt made, if it made one
+  genesys_dr.framework.pg_dump_archive:
+    login_db: cfgdb
+    path: /var/lib/genesys-dr/archive/cfgdb-site1-failover-20261124.dump
+    dump: false
+  register: cfgdb_archive
 '''
 
 RETURN = r'''
@@ -88,6 +112,12 @@ existed:
   description: Whether O(path) existed before the run (then nothing was dumped).
   returned: always
   type: bool
+summary:
+  description: The summary kept with the archive, read back from C(<path>.json); null when there is no archive or it has none.
+  returned: always
+  type: dict
+  sample: {divergent_rows: {public.cfg_person: 1}}
+  version_added: 0.3.0
 size_bytes:
   description: Size of the archive, read back from the file; null in check mode when no archive exists.
   returned: always
@@ -98,7 +128,7 @@ sha256:
   returned: always
   type: str
 command:
-  description: The C(pg_dump) command line run (in check mode, that would run); it holds no password.
+  description: The C(pg_dump) command line run (in check mode, that would run); it holds no password. Empty with O(dump=false).
   returned: always
   type: list
   elements: str
@@ -107,6 +137,7 @@ command:
 '''
 
 import hashlib
+import json
 import os
 import tempfile
 
@@ -152,6 +183,7 @@ class DumpArchive(object):
         self.module = module
         self.path = module.params['path']
         self.partial = self.path + '.partial'
+        self.summary_path = self.path + '.json'
         self.kw = conn_params_from_module(module.params)
         self.password = self.kw.pop('password', None)
         self.command = None
@@ -197,8 +229,36 @@ class DumpArchive(object):
             self.module.fail_json(msg='pg_dump of %s failed (exit %s): %s' % (self.kw.get('dbname'), rc, detail),
                                   path=self.path, command=self.command, rc=rc)
         fsync_path(self.partial)
+        # The summary is in place before the archive is: an archive found complete has its summary.
+        self.write_summary(self.module.params['summary'])
         os.rename(self.partial, self.path)
         fsync_path(directory, directory=True)
+
+    def write_summary(self, summary):
+        if summary is None:
+            # A summary left by an attempt killed before its dump was complete describes no archive.
+            if os.path.lexists(self.summary_path):
+                os.unlink(self.summary_path)
+            return
+        partial = self.summary_path + '.partial'
+        if os.path.lexists(partial):
+            os.unlink(partial)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            json.dump(summary, handle, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(partial, self.summary_path)
+
+    def read_summary(self):
+        if not os.path.exists(self.path) or not os.path.exists(self.summary_path):
+            return None
+        try:
+            with open(self.summary_path) as handle:
+                return json.load(handle)
+        except ValueError as e:
+            self.module.warn('the summary beside the archive, %s, is not JSON (%s): it is not reported' % (self.summary_path, e))
+            return None
 
 
 def main():
@@ -208,6 +268,8 @@ def main():
         format=dict(type='str', default='custom', choices=['custom', 'plain', 'tar']),
         pg_dump=dict(type='str', default='pg_dump'),
         lock_wait_timeout=dict(type='int', default=30),
+        summary=dict(type='dict'),
+        dump=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if module.params['lock_wait_timeout'] < 1:
@@ -215,9 +277,10 @@ def main():
         module.fail_json(msg='lock_wait_timeout must be at least 1, got %s' % module.params['lock_wait_timeout'])
 
     archive = DumpArchive(module)
-    archive.build_command()
+    if module.params['dump']:
+        archive.build_command()
     existed = os.path.exists(archive.path)
-    if not existed:
+    if not existed and module.params['dump']:
         # Prove the credentials with the layer's classified messages before pg_dump sees them.
         connect(module).close()
         if not module.check_mode:
@@ -225,12 +288,13 @@ def main():
 
     present = os.path.exists(archive.path)
     module.exit_json(
-        changed=not existed,
+        changed=not existed and module.params['dump'],
         path=archive.path,
         existed=existed,
         size_bytes=os.path.getsize(archive.path) if present else None,
         sha256=sha256_of(archive.path) if present else None,
-        command=[to_native(a) for a in archive.command],
+        summary=archive.read_summary(),
+        command=[to_native(a) for a in archive.command or []],
     )
 
 

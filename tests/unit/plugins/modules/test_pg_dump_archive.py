@@ -215,3 +215,42 @@ def test_a_lock_wait_without_bound_is_refused(cluster, db, archive_dir, spy, mod
     refused = module_runner(pg_dump_archive, args_for(cluster, db, archive_dir / 'cfgdb.dump', lock_wait_timeout=0))
     assert refused['failed'] and refused['msg'] == 'lock_wait_timeout must be at least 1, got 0'
     assert spy == [] and os.listdir(str(archive_dir)) == []
+
+
+def test_the_summary_stays_with_the_first_dump_and_a_report_only_run_reads_it_back(cluster, db, archive_dir, spy, module_runner):
+    path = archive_dir / 'cfgdb.dump'
+    first = module_runner(pg_dump_archive, args_for(cluster, db, path, summary={'divergent_rows': {'public.cfg_person': 1}}))
+    assert first['changed'] and first['summary'] == {'divergent_rows': {'public.cfg_person': 1}}
+    summary_file = archive_dir / 'cfgdb.dump.json'
+    assert json.loads(summary_file.read_text()) == first['summary']
+    assert stat.S_IMODE(os.stat(str(summary_file)).st_mode) == 0o600
+    assert sorted(os.listdir(str(archive_dir))) == ['cfgdb.dump', 'cfgdb.dump.json']
+
+    # The initial copy replaced the rows; the rerun's own count would be 0: the first one is kept.
+    cluster.sql(db, 'TRUNCATE cfg_person')
+    again = module_runner(pg_dump_archive, args_for(cluster, db, path, summary={'divergent_rows': {}}))
+    assert again['existed'] and not again['changed'] and again['summary'] == first['summary']
+
+    # Report only: no dump, no connection (a wrong password is never tried), the same archive.
+    reported = module_runner(pg_dump_archive, args_for(cluster, db, path, dump=False, login_password='not-it'))
+    assert not reported['failed'] and not reported['changed'] and reported['existed'], reported
+    assert (reported['sha256'], reported['summary'], reported['command']) == (first['sha256'], first['summary'], [])
+    assert len(spy) == 1 and json.loads(summary_file.read_text()) == first['summary']
+
+
+def test_a_report_only_run_without_an_archive_reports_none_and_writes_nothing(cluster, db, archive_dir, spy, module_runner):
+    reported = module_runner(pg_dump_archive, args_for(cluster, db, archive_dir / 'cfgdb.dump', dump=False))
+    assert not reported['failed'] and not reported['changed'] and not reported['existed'], reported
+    assert reported['size_bytes'] is None and reported['summary'] is None
+    assert os.listdir(str(archive_dir)) == [] and spy == []
+
+
+def test_a_summary_left_without_its_dump_is_not_reported(cluster, db, archive_dir, module_runner):
+    """An attempt killed between writing the summary and completing the dump: the next dump replaces the summary,
+    or removes it when it brings none."""
+    path = archive_dir / 'cfgdb.dump'
+    (archive_dir / 'cfgdb.dump.json').write_text('{"divergent_rows": {"public.stale": 9}}')
+    assert module_runner(pg_dump_archive, args_for(cluster, db, path, dump=False))['summary'] is None
+    done = module_runner(pg_dump_archive, args_for(cluster, db, path))
+    assert done['changed'] and done['summary'] is None
+    assert sorted(os.listdir(str(archive_dir))) == ['cfgdb.dump']

@@ -80,8 +80,8 @@ def sites(pg_pair, tmp_path):
     return east, west, db
 
 
-def _run(tmp_path, east, west, db, run_id, password=ADMIN_PASSWORD):
-    work = tmp_path / run_id
+def _run(tmp_path, east, west, db, run_id, password=ADMIN_PASSWORD, attempt='', extra_vars=()):
+    work = tmp_path / (run_id + attempt)
     work.mkdir()
     archive_dir = tmp_path / 'archive'
     python = os.path.join(BIN, 'python')
@@ -103,7 +103,7 @@ def _run(tmp_path, east, west, db, run_id, password=ADMIN_PASSWORD):
                ANSIBLE_NOCOLOR='1', ANSIBLE_LOG_PATH=str(work / 'ansible.log'), GENESYS_DR_REPORT_DIR=str(work / 'reports'),
                ANSIBLE_LOCAL_TEMP=str(work / 'tmp-local'), ANSIBLE_REMOTE_TEMP=str(work / 'tmp-remote'))
     proc = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '-vvv', '-i', str(work / 'inventory.yml'),
-                           '-e', 'run_id=%s' % run_id, str(work / 'playbook.yml')],
+                           '-e', 'run_id=%s' % run_id] + [a for v in extra_vars for a in ('-e', v)] + [str(work / 'playbook.yml')],
                           cwd=TOP, env=env, capture_output=True, text=True, timeout=300, check=False)
     texts = {'stdout': proc.stdout, 'stderr': proc.stderr}
     for name in ('ansible.log', 'reports/%s.json' % run_id, 'reports/%s.md' % run_id):
@@ -141,6 +141,17 @@ def test_content_check_and_archive_at_vvv_show_no_password(sites, tmp_path):
     archive = json.loads(texts['reports/diverged.json'])['measures']['archive']['east-db']
     assert archive['divergent_rows'] == {'public.cfg_person': 1}
     assert archive['divergent_rows_summary'] == 'public.cfg_person: 1'
+    assert_no_secret(texts, ADMIN_PASSWORD)
+
+    # The initial copy then replaced the main's rows, and the controller died before the report. The rerun
+    # of the same run finds the copy done (no dump) and still reports the first archive and its count.
+    east.sql(db, "UPDATE cfg_person SET name = 'agent two' WHERE dbid = 2")
+    proc, texts = _run(tmp_path, east, west, db, 'diverged', attempt='-rerun', extra_vars=['replication_archive_dump=false'])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    rerun = json.loads(texts['reports/diverged.json'])['measures']['archive']['east-db']
+    assert rerun == archive
+    with open(rerun['path'], 'rb') as f:
+        assert hashlib.sha256(f.read()).hexdigest() == rerun['sha256']
     assert_no_secret(texts, ADMIN_PASSWORD)
 
 
