@@ -23,6 +23,14 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.logical_repli
 )
 
 
+def lag_bytes(slot, insert_lsn):
+    """Bytes of publisher WAL past the slot's confirmed position, given the publisher's insert position read
+    after the slot (so it never reads low); None without a slot or a confirmed position."""
+    if slot is None or not slot['exists'] or slot['confirmed_flush_lsn'] is None:
+        return None
+    return max(0, insert_lsn - lsn_to_int(slot['confirmed_flush_lsn']))
+
+
 def absent_subscription(name):
     return dict(name=name, exists=False, status='absent', enabled=False, slot_name=None, publications=[], conninfo=None,
                 oid=None, worker_pid=None, streaming=False, received_lsn=None, latest_end_lsn=None, applied_lsn=None, tables=[],
@@ -108,8 +116,6 @@ class SubscriptionState(object):
             return None
         try:
             slot = self.publisher.slot(slot_name)
-            if not slot['exists'] or slot['confirmed_flush_lsn'] is None:
-                return None
-            return max(0, self.publisher.insert_lsn() - lsn_to_int(slot['confirmed_flush_lsn']))
+            return lag_bytes(slot, self.publisher.insert_lsn())
         except PublisherLost:
             return None

@@ -413,6 +413,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.logical_repli
 )
 from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres import connect, int_to_lsn, postgres_common_argument_spec
 from ansible_collections.genesys_dr.framework.plugins.module_utils.subscription import Subscription
+from ansible_collections.genesys_dr.framework.plugins.module_utils.subscription_state import lag_bytes
 
 
 def run(module, sub):
@@ -440,8 +441,10 @@ def run(module, sub):
     if sub.publisher.reachable:
         try:
             result['slot'] = sub.publisher.slot(final['slot_name'] or sub.slot_name)
-            result['publisher_lsn'] = int_to_lsn(sub.publisher.insert_lsn())
-            result['lag_bytes'] = sub.lag(final['slot_name']) if final['exists'] else None
+            insert_lsn = sub.publisher.insert_lsn()
+            result['publisher_lsn'] = int_to_lsn(insert_lsn)
+            if final['exists'] and final['slot_name']:
+                result['lag_bytes'] = lag_bytes(result['slot'], insert_lsn)
         except PublisherLost as e:
             module.warn(to_native(e))
         result['publisher_reachable'] = bool(sub.publisher.reachable)

@@ -180,7 +180,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     postgres_common_argument_spec,
     query_rows,
 )
-from ansible_collections.genesys_dr.framework.plugins.module_utils.subscription_state import SubscriptionState
+from ansible_collections.genesys_dr.framework.plugins.module_utils.subscription_state import SubscriptionState, lag_bytes
 
 
 def subscription_names(reader):
@@ -190,6 +190,8 @@ def subscription_names(reader):
 
 
 def read(module, conn, publisher):
+    """Every named subscription, its slot on the publisher, and its lag measured against one publisher insert
+    position read after all the slots (returned too, as the publisher LSN)."""
     reader = SubscriptionState(module, conn, None, publisher)
     names = module.params['name'] if module.params['name'] is not None else subscription_names(reader)
     subscriptions = []
@@ -198,14 +200,20 @@ def read(module, conn, publisher):
         state = reader.observe()
         state['slot'] = None
         state['lag_bytes'] = None
-        if publisher is not None and publisher.reachable and state['slot_name']:
-            try:
-                state['slot'] = publisher.slot(state['slot_name'])
-                state['lag_bytes'] = reader.lag(state['slot_name'])
-            except PublisherLost as e:
-                module.warn(to_native(e))
         subscriptions.append(state)
-    return subscriptions
+    insert_lsn = None
+    if publisher is not None and publisher.reachable:
+        try:
+            for state in subscriptions:
+                if state['slot_name']:
+                    state['slot'] = publisher.slot(state['slot_name'])
+            insert_lsn = publisher.insert_lsn()
+        except PublisherLost as e:
+            module.warn(to_native(e))
+        else:
+            for state in subscriptions:
+                state['lag_bytes'] = lag_bytes(state['slot'], insert_lsn)
+    return subscriptions, insert_lsn
 
 
 def main():
@@ -225,13 +233,10 @@ def main():
     conn = connect(module)
     result = dict(changed=False, publisher_reachable=None, publisher_error=None, publisher_lsn=None)
     try:
-        result['subscriptions'] = read(module, conn, publisher)
+        result['subscriptions'], insert_lsn = read(module, conn, publisher)
+        if insert_lsn is not None:
+            result['publisher_lsn'] = int_to_lsn(insert_lsn)
         if publisher is not None:
-            if publisher.reachable:
-                try:
-                    result['publisher_lsn'] = int_to_lsn(publisher.insert_lsn())
-                except PublisherLost as e:
-                    module.warn(to_native(e))
             result['publisher_reachable'] = bool(publisher.reachable)
             result['publisher_error'] = publisher.error
     finally:

@@ -58,6 +58,9 @@ def test_reads_running_stopped_and_absent_subscriptions_changing_nothing(pair, m
     assert running['status'] == 'running' and running['publications'] == ['cfg_pub']
     assert running['slot']['name'] == 'run_a_to_b' and running['slot']['exists'] and running['slot']['active']
     assert isinstance(running['lag_bytes'], int) and running['lag_bytes'] >= 0
+    # One reading: the lag is the reported publisher position past the reported slot's confirmed position.
+    assert running['lag_bytes'] == max(0, pgutil.lsn_to_int(result['publisher_lsn'])
+                                       - pgutil.lsn_to_int(running['slot']['confirmed_flush_lsn']))
     assert stopped['status'] == 'stopped' and stopped['slot_name'] is None and stopped['slot'] is None and stopped['lag_bytes'] is None
     assert b.sql(db, "SELECT subenabled, subslotname FROM pg_subscription WHERE subname = 'stop_a_to_b'") == [(False, None)]
     assert absent == dict(absent, name='nothing_here', exists=False, status='absent', lag_bytes=None, slot=None)
