@@ -21,6 +21,8 @@ import pytest
 
 PROJECT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(PROJECT, "molecule", "shared"))
+# procedure.py: the plays of a procedure, the frame it imports expanded (test_kill_and_resume's kill points).
+sys.path.insert(0, os.path.join(PROJECT, "tests", "unit", "playbooks"))
 
 import checks  # noqa: E402  pylint: disable=wrong-import-position
 from lab import Lab, STATE  # noqa: E402  pylint: disable=wrong-import-position
@@ -41,9 +43,12 @@ def pytest_configure(config):
 KEEP = os.environ.get("GENESYS_CAMPAIGN_KEEP", "") not in ("", "0")
 
 
-def pytest_sessionstart(session):  # pylint: disable=unused-argument
+def pytest_sessionstart(session):
     # Each campaign starts empty (its logs, reports, client logs and table are its own), unless it
     # continues an earlier part; a case's own directory is emptied when the case starts either way.
+    # Listing the cases (--collect-only) runs none: it leaves a campaign that runs meanwhile alone.
+    if session.config.option.collectonly:
+        return
     if not KEEP:
         shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT, exist_ok=True)
