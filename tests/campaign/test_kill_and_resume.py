@@ -1,20 +1,17 @@
 """The controller killed (SIGKILL of the ansible-playbook process group) at a step boundary,
 then the documented rerun with the run's id: it finishes, never two writable masters at any
 point, no acknowledged write lost in a planned failover, the lock released at the end."""
-import os
-
 import pytest
-import yaml
 
-from conftest import LONG, PROJECT, assert_never_two_masters, checks, lock_holder, record, writable_db_hosts
+from conftest import LONG, assert_never_two_masters, checks, lock_holder, record, writable_db_hosts
+import procedure  # on sys.path through conftest  # pylint: disable=wrong-import-order
 
 REPEAT = 3 if LONG else 1
 
 
 def play_names(playbook, after="Begin"):
     """The step plays of a playbook from its Begin play on (before it nothing changes)."""
-    with open(os.path.join(PROJECT, "playbooks", playbook)) as handle:
-        names = [play["name"] for play in yaml.safe_load(handle)]
+    names = [play["name"] for play in procedure.plays(playbook)]
     first = next(i for i, name in enumerate(names) if name.startswith(after))
     return names[first + 1:]
 

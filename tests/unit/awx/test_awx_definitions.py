@@ -38,6 +38,8 @@ import jinja2.meta
 import pytest
 import yaml
 
+from ansible_collections.genesys_dr.framework.tests.unit.playbooks import procedure
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 AWX = os.path.join(TOP, 'awx')
 DEFINITIONS = os.path.join(AWX, 'definitions.yml')
@@ -153,7 +155,7 @@ class Playbook(object):
 
     def __init__(self, relative_path):
         self.path = relative_path
-        self.plays = load(os.path.join(TOP, relative_path))
+        self.plays = procedure.plays(os.path.join(TOP, relative_path))
         self.reads = set()
         self.requires = {}          # variable -> why it is required
         self.includes = []          # (role, entry point, vars the include and its play set)
@@ -249,7 +251,7 @@ def render_name(text, settings):
 def artifact_keys():
     """Keys every role and playbook publishes with set_stats (AWX passes them down a workflow)."""
     keys = set()
-    paths = glob.glob(os.path.join(TOP, 'roles', '*', 'tasks', '*.yml')) + glob.glob(os.path.join(TOP, 'playbooks', '*.yml'))
+    paths = glob.glob(os.path.join(TOP, 'roles', '*', 'tasks', '*.yml')) + glob.glob(os.path.join(TOP, 'playbooks', '**', '*.yml'), recursive=True)
     for path in paths:
         for task in walk_tasks(load(path) or []):
             stats = task.get('ansible.builtin.set_stats') or task.get('set_stats')

@@ -55,7 +55,9 @@ FORBIDDEN = [
 MIN_BYTES = 64 * 1024
 MAX_BYTES = 1024 * 1024
 
-PLAYBOOKS = sorted(os.path.basename(p) for p in glob.glob(os.path.join(TOP, 'playbooks', '*.yml')))
+# The procedures and the frame they import (playbooks/frame/).
+PLAYBOOKS = sorted(os.path.relpath(p, os.path.join(TOP, 'playbooks')).replace(os.sep, '/')
+                   for p in glob.glob(os.path.join(TOP, 'playbooks', '**', '*.yml'), recursive=True))
 
 
 @pytest.fixture(scope='module')
@@ -84,7 +86,7 @@ def test_every_playbook_role_and_plugin_is_shipped(built):
         expected.update({'roles/%s/tasks/main.yml' % name, 'roles/%s/meta/argument_specs.yml' % name})
     for plugin in glob.glob(os.path.join(TOP, 'plugins', '*', '*.py')):
         expected.add(os.path.relpath(plugin, TOP).replace(os.sep, '/'))
-    assert len(PLAYBOOKS) >= 6
+    assert len(PLAYBOOKS) >= 9 and 'frame/begin.yml' in PLAYBOOKS
     assert sorted(expected - names) == []
 
 
@@ -103,7 +105,7 @@ def test_license_is_the_gpl3_text(built):
 @pytest.mark.parametrize('playbook', PLAYBOOKS)
 def test_installed_playbook_passes_syntax_check_without_checkout_settings(installed, playbook):
     home, env = installed
-    fqcn = 'genesys_dr.framework.' + playbook[:-len('.yml')]
+    fqcn = 'genesys_dr.framework.' + playbook[:-len('.yml')].replace('/', '.')
     result = run([os.path.join(BIN, 'ansible-playbook'), '--syntax-check', '-i', 'localhost,', fqcn], env, home)
     assert result.returncode == 0, result.stdout
 

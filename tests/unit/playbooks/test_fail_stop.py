@@ -16,11 +16,12 @@ import re
 import subprocess
 
 import pytest
-import yaml
+
+from ansible_collections.genesys_dr.framework.tests.unit.playbooks import procedure
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.join(TOP, '.venv', 'bin')
-PROCEDURES = ['normal.yml', 'failover.yml', 'reprotect.yml', 'failback.yml']
+PROCEDURES = procedure.PROCEDURES
 
 INVENTORY = '''
 all:
@@ -103,9 +104,7 @@ def test_fail_stop_ends_the_playbook_after_an_unreachable_host(tmp_path, mitogen
 
 @pytest.mark.parametrize('playbook', PROCEDURES)
 def test_every_step_of_a_procedure_stops_on_failure(playbook):
-    with open(os.path.join(TOP, 'playbooks', playbook)) as handle:
-        plays = yaml.safe_load(handle)
-    for play in plays:
+    for play in procedure.plays(playbook):
         name = play['name']
         assert play.get('strategy') == 'genesys_dr.framework.fail_stop', '%s: play "%s" does not use fail_stop' % (playbook, name)
         tolerates = 'ignore_unreachable' in play

@@ -22,10 +22,12 @@ import subprocess
 import pytest
 import yaml
 
+from ansible_collections.genesys_dr.framework.tests.unit.playbooks import procedure
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.join(TOP, '.venv', 'bin')
 FQCN = 'genesys_dr.framework.'
-PROCEDURES = ['normal.yml', 'failover.yml', 'reprotect.yml', 'failback.yml']
+PROCEDURES = procedure.PROCEDURES
 ROLE_CALLS = ('ansible.builtin.import_role', 'ansible.builtin.include_role')
 TASK_FILE_CALLS = ('ansible.builtin.import_tasks', 'ansible.builtin.include_tasks')
 JINJA_WORDS = {'and', 'or', 'not', 'is', 'in', 'if', 'else', 'true', 'false', 'none', 'True', 'False', 'None',
@@ -84,7 +86,7 @@ def set_by(role, entry, seen=None):
 
 def imports():
     """(where, role, entry point, conditions) of every import_role of the procedures and roles."""
-    sources = [(name, [task for play in load(os.path.join(TOP, 'playbooks', name)) for task in play.get('tasks') or []])
+    sources = [(name, [task for play in procedure.plays(name) for task in play.get('tasks') or []])
                for name in PROCEDURES]
     sources += [(os.path.relpath(path, TOP), load(path)) for path in sorted(glob.glob(os.path.join(TOP, 'roles', '*', 'tasks', '*.yml')))]
     for where, tasks in sources:
@@ -97,7 +99,7 @@ def imports():
 def test_every_procedure_step_is_a_static_import():
     found = list(imports())
     assert {where for where, _name, _role, _entry, _conditions in found} >= set(PROCEDURES)
-    for name in PROCEDURES:
+    for name in PROCEDURES + ['frame/' + f for f in sorted(os.listdir(os.path.join(TOP, 'playbooks', 'frame')))]:
         text = open(os.path.join(TOP, 'playbooks', name)).read()
         assert 'ansible.builtin.include_role' not in text, '%s: a dynamic role include is back' % name
     for where, name, role, entry, _conditions in found:
@@ -156,7 +158,7 @@ AFTER = '''
 
 
 def failover_plays(*prefixes):
-    plays = load(os.path.join(TOP, 'playbooks', 'failover.yml'))
+    plays = procedure.plays('failover.yml')
     chosen = [play for prefix in prefixes for play in plays if play['name'].startswith(prefix)]
     assert len(chosen) == len(prefixes)
     return chosen

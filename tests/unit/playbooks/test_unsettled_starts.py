@@ -12,16 +12,16 @@ __metaclass__ = type
 import os
 
 import pytest
-import yaml
+
+from ansible_collections.genesys_dr.framework.tests.unit.playbooks import procedure
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PROCEDURES = ['normal.yml', 'failover.yml', 'reprotect.yml', 'failback.yml']
+PROCEDURES = procedure.PROCEDURES
 ROLE = 'genesys_dr.framework.applications'
 
 
 def plays(name):
-    with open(os.path.join(TOP, 'playbooks', name)) as stream:
-        return yaml.safe_load(stream)
+    return procedure.plays(name)
 
 
 def role_calls(play):
