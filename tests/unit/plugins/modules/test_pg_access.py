@@ -1,11 +1,11 @@
-"""pg_access on a real PostgreSQL 15 cluster, plus argument and message paths."""
+"""pg_access and pg_access_info on a real PostgreSQL 15 cluster, plus argument and message paths."""
 import itertools
 
 import psycopg2
 import psycopg2.errors
 import pytest
 
-from ansible_collections.genesys_dr.framework.plugins.modules import pg_access
+from ansible_collections.genesys_dr.framework.plugins.modules import pg_access, pg_access_info
 
 APP_ROLE = 'genesys_cs'
 APP_PASSWORD = 'cs-p4ss'
@@ -232,3 +232,59 @@ def test_connection_errors_name_their_cause(cluster, db, module_runner):
 ])
 def test_access_classification(tables, sequences, expected):
     assert pg_access.access_of(dict(tables=tables, sequences=sequences)) == expected
+
+
+def acls(cluster, db):
+    return cluster.sql(db, "SELECT c.relname, c.relacl::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                           " WHERE n.nspname = 'public' ORDER BY 1")
+
+
+def counted(cluster, db, privilege):
+    """On how many tables of the schema the role has the privilege, by a separate query."""
+    return cluster.sql(db, "SELECT count(*) FILTER (WHERE has_table_privilege(%s, c.oid, %s)), count(*) FROM pg_class c"
+                           " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'",
+                       (APP_ROLE, privilege))[0]
+
+
+@pytest.mark.parametrize('setup, expected', [
+    ('', 'read_write'),
+    ('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public FROM genesys_cs;'
+     ' REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public FROM genesys_cs', 'read_only'),
+    ('REVOKE ALL ON ALL TABLES IN SCHEMA public FROM genesys_cs; REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM genesys_cs', 'none'),
+    ('REVOKE INSERT ON cfg_dn FROM genesys_cs', 'partial'),
+])
+def test_info_reads_the_access_and_changes_nothing(cluster, db, module_runner, setup, expected):
+    if setup:
+        cluster.sql(db, setup)
+    before = acls(cluster, db)
+    read = module_runner(pg_access_info, args_for(cluster, db))
+    assert not read.get('failed') and not read['changed'], read
+    assert acls(cluster, db) == before
+    role = read['roles'][APP_ROLE]
+    assert (read['database'], read['schema'], role['access'], role['superuser']) == (db, 'public', expected, False)
+    for privilege in ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'):
+        assert [role['tables'][privilege], role['tables']['total']] == list(counted(cluster, db, privilege)), privilege
+    # The same reading pg_access starts from.
+    checked = module_runner(pg_access, args_for(cluster, db, state='read_write'), check_mode=True)
+    assert checked['initial_state']['roles'] == read['roles']
+
+
+def test_info_reports_write_access_that_pg_access_would_refuse_to_fence(cluster, db, module_runner):
+    """A grant to PUBLIC keeps writes open: pg_access read_only refuses (nothing it may revoke fences the role),
+    the info module reads the access as it is, so status shows the hole instead of an error."""
+    cluster.sql(db, 'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA public FROM genesys_cs;'
+                    ' REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public FROM genesys_cs; GRANT INSERT ON cfg_note TO PUBLIC')
+    read = module_runner(pg_access_info, args_for(cluster, db))
+    assert read['roles'][APP_ROLE]['access'] == 'partial' and read['roles'][APP_ROLE]['tables']['INSERT'] == 1
+    assert can(cluster, db, 'INSERT', 'cfg_note')
+
+
+@pytest.mark.parametrize('override, message', [
+    (dict(roles=['nobody_here']), 'role(s) nobody_here do not exist'),
+    (dict(schema='no_schema'), 'schema no_schema does not exist in database'),
+    (dict(roles=[]), 'roles is empty'),
+    (dict(login_password='wrong'), 'authentication to PostgreSQL'),
+])
+def test_info_input_errors(cluster, db, module_runner, override, message):
+    result = module_runner(pg_access_info, dict(args_for(cluster, db), **override))
+    assert result['failed'] and message in result['msg'] and 'wrong' not in str(result.get('invocation', ''))
