@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-from ansible_collections.genesys_dr.framework.plugins.modules import app, app_sweep
+from ansible_collections.genesys_dr.framework.plugins.modules import app, app_info, app_sweep
 from ansible_collections.genesys_dr.framework.tests.unit.plugins.module_runner import run_module_main
 
 FAKE_APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fake_genesys_app.py')
@@ -539,3 +539,31 @@ def test_sweep_kills_a_master_that_ignores_sigterm(lab, tmp_path):
     assert result['msg'] == ('%s (pid %d) did not stop: still alive 1 s after SIGTERM; force=false, so no SIGKILL was sent'
                              % (name, pid))
     assert pids_of(name) == [pid]
+
+
+def test_app_info_reads_running_and_stopped_applications_and_changes_nothing(lab):
+    running, stopped, lookalike = lab.name('CS_info'), lab.name('SCS_info'), None
+    port = free_port()
+    ok({'name': running, 'app_dir': lab.app_dir(running, '--listen 127.0.0.1:%d' % port), 'ports': [port]})
+    # Another application whose name only starts with the first one's is not counted as it.
+    lookalike = running + '_copy'
+    lab.names.append(lookalike)
+    ok({'name': lookalike, 'app_dir': lab.app_dir(lookalike)})
+    lab.app_dir(stopped)
+    before = (pids_of(running), pids_of(lookalike), pids_of(stopped))
+
+    result = run_module_main(app_info, {'name': [stopped, running]}, check_mode=False)
+    assert not result['failed'] and not result['changed'], result
+    down, up = result['applications']
+    assert (pids_of(running), pids_of(lookalike), pids_of(stopped)) == before
+    assert down == {'name': stopped, 'state': 'stopped', 'pids': [], 'listening': [], 'cmdline': ''}
+    assert (up['name'], up['state'], up['pids']) == (running, 'running', before[0]) and len(before[0]) == 1
+    assert up['listening'] == [port] and listening_pids(port) == up['pids']
+    assert up['cmdline'].endswith('-app %s --log-dir logs --listen 127.0.0.1:%d' % (running, port))
+    assert run_module_main(app_info, {'name': [running]}, check_mode=True)['applications'] == [up]
+
+
+@pytest.mark.parametrize('names', [[], ['CS_a', 'CS_a'], ['']])
+def test_app_info_refuses_an_empty_or_repeated_name(names):
+    result = run_module_main(app_info, {'name': names})
+    assert result['failed'] and result['msg'].startswith('name must list at least one application, each once')
