@@ -20,7 +20,7 @@ options:
     required: true
   port:
     description:
-      - DNS port of O(server), and the default port of the servers in O(verify_servers).
+      - DNS port of O(server), and the default port of the other servers the module asks or verifies.
     type: int
     default: 53
   zone:
