@@ -28,14 +28,14 @@ class DnsRecordInfo(object):
         servers = self.params['servers'] or [dict(name=self.params['server'], address=self.params['server'], port=None)]
         for server in servers:
             endpoint = client.endpoint('server %s' % server['name'], server['address'] or server['name'], server['port'])
-            answer = dict(server=server['name'], values=None, ttl=None, error=None, error_kind=None)
+            answer = dict(server=server['name'], value=None, ttl=None, error=None, error_kind=None)
             try:
                 rrset = client.read_rrset(name, rdtype, endpoint)
-                answer.update(values=rrset.values, ttl=rrset.ttl)
+                answer.update(value=rrset.values, ttl=rrset.ttl)
             except DNSError as exc:
                 answer.update(error=str(exc), error_kind=exc.kind)
             self.result['answers'].append(answer)
-        seen = set(tuple(a['values']) if a['error'] is None else None for a in self.result['answers'])
+        seen = set(tuple(a['value']) if a['error'] is None else None for a in self.result['answers'])
         self.result['agree'] = len(seen) == 1 and None not in seen
         return self.result
 

@@ -104,7 +104,7 @@ answers:
     server:
       description: The server's name (O(servers[].name)).
       type: str
-    values:
+    value:
       description:
         - The record's values as the server serves them (records sorted, a TXT record's strings in their order).
         - Empty when it has no such record; null when it did not answer.

@@ -29,14 +29,14 @@ def test_every_server_answers_what_dig_reads_and_nothing_is_sent(run_module, bin
     assert (result['name'], result['type']) == ('%s.%s.' % (unique, bind_zone.zone), 'A')
     assert [a['server'] for a in result['answers']] == [s['name'] for s in servers]
     for answer, server in zip(result['answers'], [bind_zone.primary] + bind_zone.secondaries):
-        assert answer['values'] == bind_zone.dig(unique, 'A', server) == ['192.0.2.61', '192.0.2.62']
+        assert answer['value'] == bind_zone.dig(unique, 'A', server) == ['192.0.2.61', '192.0.2.62']
         assert (answer['ttl'], answer['error'], answer['error_kind']) == (45, None, None)
     assert result['agree'] is True
     assert bind_zone.serial() == serial
 
     # No record: an empty answer, which every server gives alike.
     missing = run_module(dns_record_info, bind_zone.connection_args(name=unique + '-none', servers=servers), check_mode=True)
-    assert [a['values'] for a in missing['answers']] == [[]] * len(servers) and missing['agree'] is True
+    assert [a['value'] for a in missing['answers']] == [[]] * len(servers) and missing['agree'] is True
 
 
 def test_the_primary_alone_by_default_and_txt_values(run_module, bind_zone, unique):
@@ -44,7 +44,7 @@ def test_the_primary_alone_by_default_and_txt_values(run_module, bind_zone, uniq
     result = run_module(dns_record_info, bind_zone.connection_args(name='_s.' + unique, type='txt'))
     assert not result['failed'], result
     [answer] = result['answers']
-    assert answer['server'] == ADDRESS and answer['values'] == ['state=NORMAL', 'site=east'] and result['type'] == 'TXT'
+    assert answer['server'] == ADDRESS and answer['value'] == ['state=NORMAL', 'site=east'] and result['type'] == 'TXT'
 
 
 def test_a_silent_server_and_a_wrong_key_are_reported_not_failed(run_module, bind_zone, unique):
@@ -54,8 +54,8 @@ def test_a_silent_server_and_a_wrong_key_are_reported_not_failed(run_module, bin
                                                                    timeout=1))
     assert not result['failed'], result
     primary, down = result['answers']
-    assert primary['values'] == ['192.0.2.63'] and primary['error'] is None
-    assert down['values'] is None and down['error_kind'] == 'unreachable' and 'server silent' in down['error']
+    assert primary['value'] == ['192.0.2.63'] and primary['error'] is None
+    assert down['value'] is None and down['error_kind'] == 'unreachable' and 'server silent' in down['error']
     assert result['agree'] is False
 
     wrong = run_module(dns_record_info, bind_zone.connection_args(name=unique, key_secret=bind_zone.other_key_secret))
