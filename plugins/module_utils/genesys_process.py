@@ -370,6 +370,16 @@ def listening_ports(processes, proc=PROC):
     return sorted(set(sock.local_port for dummy, sock in process_tcp_sockets(processes, proc) if sock.state == 'LISTEN'))
 
 
+def process_summary(processes, proc=PROC):
+    """What the modules report of one application's processes: state, pids, listening ports, command line."""
+    return dict(
+        state='running' if processes else 'stopped',
+        pids=[p.pid for p in processes],
+        listening=listening_ports(processes, proc) if processes else [],
+        cmdline=processes[0].cmdline if processes else '',
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Waiting and commands
 

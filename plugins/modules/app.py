@@ -263,6 +263,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.genesys_proce
     find_processes,
     listening_ports,
     newest_file,
+    process_summary,
     run_bounded,
     send_signal,
     start_detached,
@@ -538,21 +539,20 @@ class GenesysApp:
             self.changed = True
 
         current = self.previous if self.module.check_mode else self.processes()
-        state = 'running' if current else 'stopped'
-        pids = [p.pid for p in current]
+        try:
+            observed = process_summary(current)
+        except ProcAccessError as exc:
+            self.fail('%s' % exc)
         before = describe_state(self.previous)
         if self.module.check_mode and self.changed:
             after = 'stopped\n' if self.state == 'stopped' else 'running (new process)\n'
         else:
             after = describe_state(current)
         return dict(
+            observed,
             changed=self.changed,
-            pids=pids,
             previous_state=previous_state,
-            state=state,
             elapsed=self.elapsed(),
-            cmdline=current[0].cmdline if current else '',
-            listening=self.listening(current) if current else [],
             actions=self.actions,
             diff={'before': before, 'after': after},
         )

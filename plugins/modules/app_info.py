@@ -78,24 +78,14 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.genesys_proce
     ProcAccessError,
     argv_has_app,
     find_processes,
-    listening_ports,
+    process_summary,
 )
 
 
 def observe(names):
     """Every application of names, from one scan of the process table."""
     found = find_processes(match_argv=lambda argv: any(argv_has_app(argv, name) for name in names))
-    return [application(name, [p for p in found if argv_has_app(p.argv, name)]) for name in names]
-
-
-def application(name, processes):
-    return dict(
-        name=name,
-        state='running' if processes else 'stopped',
-        pids=[p.pid for p in processes],
-        listening=listening_ports(processes) if processes else [],
-        cmdline=processes[0].cmdline if processes else '',
-    )
+    return [dict(process_summary([p for p in found if argv_has_app(p.argv, name)]), name=name) for name in names]
 
 
 def main():

@@ -7,6 +7,7 @@ __metaclass__ = type
 
 import ipaddress
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -108,6 +109,26 @@ def test_real_sockets_are_read_back_with_their_owner():
     finally:
         client.close()
         listener.close()
+
+
+def test_process_summary_reads_the_real_process():
+    """The one summary app and app_info report: our own process, its listener, and nothing at all."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.2', 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        me = gp.read_process(os.getpid())
+        summary = gp.process_summary([me])
+        assert summary['state'] == 'running'
+        assert summary['pids'] == [os.getpid()]
+        assert port in summary['listening']
+        with open('/proc/self/cmdline', 'rb') as f:
+            argv = [a.decode() for a in f.read().split(b'\0') if a]
+        assert shlex.split(summary['cmdline']) == argv
+    finally:
+        listener.close()
+    assert gp.process_summary([]) == dict(state='stopped', pids=[], listening=[], cmdline='')
 
 
 def test_real_ipv6_socket_is_read_back():
