@@ -206,3 +206,32 @@ def test_the_gate_checks_the_imported_role_arguments_and_gives_its_refusal_to_th
     assert not [task for task in ran[1:] if task.startswith('genesys_dr.framework.replication :')]
     assert 'genesys_dr.framework.dr_control : Stop with the refusal' in ran
     assert re.search(r"Validation of arguments failed:.*replication_max_lag_bytes", proc.stdout, re.S)
+
+
+def resume_option(role, entry):
+    """The role entry point's option that says this run continues an earlier attempt, if it has one."""
+    specs = load(os.path.join(TOP, 'roles', role, 'meta', 'argument_specs.yml'))['argument_specs']
+    option = '%s_resume' % role
+    return option if option in (specs.get(entry) or {}).get('options', {}) else None
+
+
+def test_every_step_that_can_continue_an_attempt_is_told_whether_this_run_does():
+    """A step that behaves differently in a continued run (a stream its first attempt stopped, the
+    archive its first attempt made) only sees that through its resume option: every procedure
+    import of such an entry point passes what dr_control found, none leaves the default."""
+    checked = []
+    for name in PROCEDURES:
+        for play in procedure.plays(name):
+            for task, _conditions in walk(play.get('tasks')):
+                args = task.get('ansible.builtin.import_role')
+                if not args:
+                    continue
+                role, entry = args['name'][len(FQCN):], args.get('tasks_from', 'main')
+                option = resume_option(role, entry)
+                if option:
+                    value = str((task.get('vars') or {}).get(option, ''))
+                    assert "hostvars['localhost']['dr_control_resumed']" in value, (
+                        '%s, "%s": %s/%s is not told whether the run continues (%s: %r)' % (
+                            name, task.get('name'), role, entry, option, value))
+                    checked.append((name, entry))
+    assert {name for name, _entry in checked} == set(PROCEDURES)
