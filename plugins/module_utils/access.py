@@ -16,8 +16,6 @@ SEQUENCE_WRITE_PRIVILEGES = ['USAGE', 'UPDATE']
 # Relation kinds GRANT ... ON ALL TABLES IN SCHEMA covers: tables, partitioned tables, views,
 # materialized views, foreign tables (OBSERVE_QUERY lists them too).
 TABLE_KINDS = ('r', 'p', 'v', 'm', 'f')
-TERMINATE_WAIT_MS = 5000
-MAX_LISTED = 10
 
 OBSERVE_QUERY = (
     "SELECT c.relkind = 'S',"

@@ -282,6 +282,37 @@ def query_dicts(obj, query, query_params=None):
     return [dict(zip(names, row)) for row in rows]
 
 
+# pg_terminate_backend(pid, timeout) waits this long for the session to exit (PostgreSQL 14+).
+TERMINATE_WAIT_MS = 5000
+
+
+def role_sessions(obj, roles):
+    """The other sessions of ``roles`` on the current database, lowest pid first, with what a
+    report names: user, application name, client address, start, and whether a write is open."""
+    sessions = query_dicts(obj, (
+        'SELECT pid, usename AS user, application_name, client_addr::text AS client_addr, backend_start,'
+        ' backend_xid IS NOT NULL AS in_write_transaction'
+        ' FROM pg_catalog.pg_stat_activity'
+        ' WHERE datname = current_database() AND usename = ANY(%s) AND pid <> pg_catalog.pg_backend_pid()'
+        ' ORDER BY pid'), (list(roles),))
+    for session in sessions:
+        session['backend_start'] = session['backend_start'].isoformat() if session['backend_start'] else None
+    return sessions
+
+
+def terminate_session(obj, session, database, consequence=''):
+    """Terminate one session of role_sessions() and wait for it to exit (only recorded in check
+    mode). Sets session['terminated']; warns when it outlived the wait, with ``consequence``."""
+    query = pgsql.SQL('SELECT pg_catalog.pg_terminate_backend({pid}, {wait})').format(
+        pid=pgsql.Literal(session['pid']), wait=pgsql.Literal(TERMINATE_WAIT_MS))
+    rows = exec_sql(obj, query, return_rows=True, dont_exec=obj.module.check_mode)
+    session['terminated'] = bool(rows and rows[0][0])
+    if not obj.module.check_mode and not session['terminated']:
+        obj.module.warn('session %s of %s on %s was signalled but had not exited after %d ms%s' % (
+            session['pid'], session['user'], database, TERMINATE_WAIT_MS, consequence))
+    return session
+
+
 def lsn_to_int(lsn):
     """'16/B374D848' -> byte position, None stays None."""
     if lsn is None:

@@ -207,13 +207,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.genesys_dr.framework.plugins.module_utils.access import (
     AccessState,
-    MAX_LISTED,
     SEQUENCE_PRIVILEGES,
     SEQUENCE_WRITE_PRIVILEGES,
     TABLE_KINDS,
     TABLE_PRIVILEGES,
     TABLE_WRITE_PRIVILEGES,
-    TERMINATE_WAIT_MS,
     access_of,
     qualified,
     satisfies,
@@ -225,7 +223,12 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     postgres_common_argument_spec,
     query_dicts,
     query_rows,
+    role_sessions,
+    terminate_session,
 )
+
+# A refusal lists at most this many grants that keep write access.
+MAX_LISTED = 10
 
 
 class PgAccess(AccessState):
@@ -303,25 +306,10 @@ class PgAccess(AccessState):
                 self.revoked = True
 
     def terminate_sessions(self):
-        sessions = query_dicts(self, (
-            'SELECT pid, usename AS user, application_name, client_addr::text AS client_addr, backend_start,'
-            ' backend_xid IS NOT NULL AS in_write_transaction'
-            ' FROM pg_catalog.pg_stat_activity'
-            ' WHERE datname = current_database() AND usename = ANY(%s) AND pid <> pg_catalog.pg_backend_pid()'
-            ' ORDER BY pid'), (self.roles,))
-        for session in sessions:
-            if not (self.revoked or session['in_write_transaction']):
-                continue
-            session['backend_start'] = session['backend_start'].isoformat() if session['backend_start'] else None
-            query = pgsql.SQL('SELECT pg_catalog.pg_terminate_backend({pid}, {wait})').format(
-                pid=pgsql.Literal(session['pid']), wait=pgsql.Literal(TERMINATE_WAIT_MS))
-            rows = exec_sql(self, query, return_rows=True, dont_exec=self.check_mode)
-            session['terminated'] = bool(rows and rows[0][0])
-            if not self.check_mode and not session['terminated']:
-                self.module.warn('session %s of %s on %s was signalled but had not exited after %d ms' % (
-                    session['pid'], session['user'], self.database, TERMINATE_WAIT_MS))
-            self.changed = True
-            self.sessions_terminated.append(session)
+        for session in role_sessions(self, self.roles):
+            if self.revoked or session['in_write_transaction']:
+                self.sessions_terminated.append(terminate_session(self, session, self.database))
+                self.changed = True
 
     def advance_sequences(self, margin):
         owned = query_dicts(self, (

@@ -124,6 +124,15 @@ sessions_terminated:
     application_name:
       description: C(application_name) the client set.
       type: str
+    client_addr:
+      description: Client address, null for a Unix socket.
+      type: str
+    backend_start:
+      description: When the session started (ISO 8601).
+      type: str
+    in_write_transaction:
+      description: Whether the session was inside a transaction that had written something.
+      type: bool
     terminated:
       description: Whether the backend was gone within 5 seconds (false in check mode).
       type: bool
@@ -145,12 +154,12 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     exec_sql,
     pgsql,
     postgres_common_argument_spec,
-    query_dicts,
     query_rows,
+    role_sessions,
     SqlSession,
+    terminate_session,
 )
 
-TERMINATE_WAIT_MS = 5000
 SETTING_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_$]*$')
 
 
@@ -204,19 +213,9 @@ class PgLogSite(SqlSession):
             self.terminate_sessions()
 
     def terminate_sessions(self):
-        sessions = query_dicts(self, (
-            'SELECT pid, usename AS user, application_name FROM pg_catalog.pg_stat_activity'
-            ' WHERE datname = current_database() AND usename = ANY(%s) AND pid <> pg_catalog.pg_backend_pid()'
-            ' ORDER BY pid'), (self.roles,))
-        for session in sessions:
-            query = pgsql.SQL('SELECT pg_catalog.pg_terminate_backend({pid}, {wait})').format(
-                pid=pgsql.Literal(session['pid']), wait=pgsql.Literal(TERMINATE_WAIT_MS))
-            rows = exec_sql(self, query, return_rows=True, dont_exec=self.check_mode)
-            session['terminated'] = bool(rows and rows[0][0])
-            if not self.check_mode and not session['terminated']:
-                self.module.warn('session %s of %s on %s was signalled but had not exited after %d ms; it may still write '
-                                 'rows with the old stamp' % (session['pid'], session['user'], self.database, TERMINATE_WAIT_MS))
-            self.sessions_terminated.append(session)
+        for session in role_sessions(self, self.roles):
+            self.sessions_terminated.append(terminate_session(
+                self, session, self.database, consequence='; it may still write rows with the old stamp'))
 
     def stamp_of_new_session(self, expression):
         """Evaluate the column default on a new session: what the next row written will carry."""
