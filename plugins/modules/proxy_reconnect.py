@@ -230,16 +230,15 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.genesys_dr.framework.plugins.module_utils.genesys_process import (
     ProcAccessError,
-    find_app_processes,
     find_processes,
     plain_address,
-    process_tcp_sockets,
     run_bounded,
     send_signal,
     tail_text,
     top_level,
     wait_for,
 )
+from ansible_collections.genesys_dr.framework.plugins.module_utils.proxy import master_addresses, ProxyConnections
 
 FLUSH_TIMEOUT = 10
 
@@ -267,13 +266,13 @@ class ProxyReconnect:
         self.began = time.monotonic()
         self.caches = []
         self.signalled = []
-        self.master_addresses = set()
-        for text in params['master_address']:
-            try:
-                self.master_addresses.add(plain_address(ipaddress.ip_address(text.strip())))
-            except ValueError:
-                module.fail_json(msg='master_address %r is not an IP address: give the address(es) the master name '
-                                     'now resolves to' % text)
+        try:
+            addresses = master_addresses(params['master_address'])
+        except ValueError as exc:
+            module.fail_json(msg='master_address %r is not an IP address: give the address(es) the master name '
+                                 'now resolves to' % ('%s' % exc))
+        self.master_addresses = addresses
+        self.connections = ProxyConnections(self.names, addresses, self.master_ports)
         self.signum = None
         if self.reconnect == 'signal':
             try:
@@ -286,28 +285,11 @@ class ProxyReconnect:
 
     # -- observation --------------------------------------------------------------------
 
-    def is_master(self, sock):
-        return (sock.state == 'ESTABLISHED' and sock.remote_port in self.master_ports
-                and plain_address(sock.remote_address) in self.master_addresses)
-
     def observe(self):
-        """Per proxy name: its processes, its connections and the master connection if any."""
-        seen = []
-        for name in self.names:
-            processes = find_app_processes(name)
-            try:
-                held = process_tcp_sockets(processes)
-            except ProcAccessError as exc:
-                self.module.fail_json(msg=str(exc), elapsed=self.elapsed())
-            listen_ports = set(sock.local_port for dummy, sock in held if sock.state == 'LISTEN')
-            sockets = [(info, sock) for info, sock in held if sock.state != 'LISTEN']
-            # Connections the proxy accepted on its own ports come from the applications it
-            # serves; only the ones it opened can lead to a master.
-            outbound = [(info, sock) for info, sock in sockets if sock.local_port not in listen_ports]
-            master = [sock for dummy, sock in outbound if self.is_master(sock)]
-            seen.append({'name': name, 'processes': processes, 'sockets': sockets, 'outbound': outbound,
-                         'inbound': len(sockets) - len(outbound), 'master': master[0].remote if master else ''})
-        return seen
+        try:
+            return self.connections.observe()
+        except ProcAccessError as exc:
+            self.module.fail_json(msg=str(exc), elapsed=self.elapsed())
 
     def missing(self, seen):
         absent = [entry['name'] for entry in seen if not entry['processes']]
@@ -323,15 +305,7 @@ class ProxyReconnect:
                 elapsed=self.elapsed(), **self.report(seen))
 
     def report(self, seen):
-        return dict(
-            connected=all(entry['master'] for entry in seen),
-            connections=[{'name': entry['name'], 'pid': info.pid, 'local': sock.local, 'remote': sock.remote, 'state': sock.state}
-                         for entry in seen for info, sock in entry['sockets']],
-            proxies=[{'name': entry['name'], 'pids': [p.pid for p in entry['processes']], 'connected': bool(entry['master']),
-                      'master': entry['master']} for entry in seen],
-            caches_flushed=self.caches,
-            signalled=self.signalled,
-        )
+        return dict(ProxyConnections.report(seen), caches_flushed=self.caches, signalled=self.signalled)
 
     # -- resolver caches ----------------------------------------------------------------
 

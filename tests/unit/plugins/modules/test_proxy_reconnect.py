@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 from ansible_collections.genesys_dr.framework.plugins.module_utils.genesys_process import wait_for
-from ansible_collections.genesys_dr.framework.plugins.modules import proxy_reconnect
+from ansible_collections.genesys_dr.framework.plugins.modules import proxy_info, proxy_reconnect
 from ansible_collections.genesys_dr.framework.tests.unit.plugins.module_runner import run_module_main
 
 FAKE_APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'fake_genesys_app.py')
@@ -367,3 +367,39 @@ def test_proxy_not_running_in_check_mode_is_a_predicted_change(masters, proxies)
     assert result['changed'] is True
     assert result['signalled'] == []
     assert [p['name'] for p in result['proxies'] if not p['pids']] == [ghost]
+
+
+def info(args, check=False):
+    result = run_module_main(proxy_info, args, check_mode=check)
+    return result
+
+
+def test_proxy_info_names_the_master_each_proxy_follows_and_touches_nothing(masters, proxies):
+    old, new = masters
+    following_old, stopped = proxies(old), proxies(old, suffix='CSProxy_backup')
+    following_old.wait_connected(old)
+    stopped.process.kill()
+    stopped.process.wait()
+    following_old.point_to(new)  # a signal now would move it: proxy_info must send none
+    names = [following_old.name, stopped.name]
+    either = info({'name': names, 'master_address': [OLD, NEW], 'master_ports': [old[1]]}, check=True)
+    assert not either['failed'] and either['changed'] is False
+    assert either['proxies'] == [
+        {'name': following_old.name, 'pids': [following_old.pid], 'connected': True, 'master': '%s:%d' % old},
+        {'name': stopped.name, 'pids': [], 'connected': False, 'master': ''}]
+    assert either['connected'] is False
+    assert [c['remote'] for c in either['connections']] == established(following_old.pid)
+    only_new = info({'name': names, 'master_address': [NEW], 'master_ports': [new[1]]})
+    assert not only_new['failed'] and only_new['proxies'][0]['connected'] is False and only_new['proxies'][0]['master'] == ''
+    # Read back: still on the old master, never told to reconnect.
+    assert established(following_old.pid) == ['%s:%d' % old] and following_old.connects() == 1
+
+
+@pytest.mark.parametrize('args,message', [
+    ({'name': ['P'], 'master_address': ['cs-master.example'], 'master_ports': [2020]}, "'cs-master.example' is not an IP"),
+    ({'name': ['P'], 'master_address': [], 'master_ports': [2020]}, 'must each name at least one'),
+    ({'name': [], 'master_address': [NEW], 'master_ports': [2020]}, 'name must list at least one proxy'),
+])
+def test_proxy_info_bad_arguments(args, message):
+    result = info(args)
+    assert result['failed'] and message in result['msg'], result
