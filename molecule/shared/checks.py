@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 import time
 
 CFG_SUB = "genesys_cfgdb_from_"   # subscription names the replication role creates (role defaults)
@@ -168,3 +169,17 @@ def archived_names(lab, db_host, path):
     """cfg_person names in a pg_dump archive, read with pg_restore on the DB host."""
     out = lab.host(db_host).check_output("pg_restore --data-only --table=cfg_person -f - %s" % path)
     return {line.split("\t")[1] for line in out.splitlines() if line.count("\t") >= 2}
+
+
+def metrics(path):
+    """{(name, frozenset of (label, value))}: value} of a Prometheus text-format file."""
+    samples = {}
+    with open(path) as handle:
+        for line in handle:
+            if line.startswith("#") or not line.strip():
+                continue
+            series, value = line.rsplit(" ", 1)
+            name, dummy, labels = series.partition("{")
+            pairs = re.findall(r'([a-z_]+)="((?:[^"\\]|\\.)*)"', labels)
+            samples[(name, frozenset(pairs))] = float(value)
+    return samples

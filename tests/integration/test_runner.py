@@ -21,7 +21,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import TOP, lab_mod
+from conftest import TOP, lab_apps, lab_mod, wait_until
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
@@ -128,6 +128,15 @@ def _dr_state(lab):
     return fields
 
 
+def _status_verdict(job):
+    """status.yml's verdict (status.json) and metrics (genesys_dr.prom, by series) in the job's artifacts."""
+    with open(os.path.join(job.artifacts, "status.json")) as f:
+        verdict = json.load(f)
+    with open(os.path.join(job.artifacts, "genesys_dr.prom")) as f:
+        metrics = dict(line.rsplit(" ", 1) for line in f.read().splitlines() if line and not line.startswith("#"))
+    return verdict, metrics
+
+
 def _no_secret(lab, job, *texts):
     for secret in (lab.secrets["db_admin_password"], lab.secrets["tsig_secret"]):
         for text in (job.stdout, json.dumps(job.artifact_data)) + texts:
@@ -158,6 +167,39 @@ def test_every_procedure_under_ansible_runner_leaves_its_report_in_the_artifacts
     assert "genesys_dr_report" not in job.artifact_data
     with open(os.path.join(job.artifacts, "status.md")) as f:
         assert "DR state: NORMAL, live site: %s" % main in f.read()
+    verdict, metrics = _status_verdict(job)
+    assert (verdict["ready"], verdict["problems"], verdict["state"]) == (True, [], "NORMAL")
+    assert metrics["genesys_dr_ready"] == "1" and metrics['genesys_dr_state{state="NORMAL"}'] == "1"
+
+    # Drift: the cfgdb stream to the secondary disabled, one of its proxies stopped. status ends failed
+    # naming both, and only them; repaired, it is ready again.
+    secondary_db = lab.site_host(secondary, "db")
+    from_main = "genesys_cfgdb_from_" + main
+    proxy_host = lab.site_host(secondary, "app")
+    proxy = next(a["name"] for a in lab_apps.plan(lab.topo, proxy_host)[0] if a["component"] == "proxy")
+    lab.psql(secondary_db, "cfgdb", "ALTER SUBSCRIPTION %s DISABLE" % from_main)
+    lab.stop_app(proxy_host, proxy)
+    try:
+        job = runner_jobs("status.yml")
+        assert job.result.rc != 0 and job.result.status == "failed", job.stdout[-3000:]
+        verdict, metrics = _status_verdict(job)
+        enabled = lab.psql(secondary_db, "cfgdb", "SELECT subenabled FROM pg_subscription WHERE subname = '%s'" % from_main)
+        assert enabled.stdout.strip() == "f"
+        problems = [
+            "replication: %s cfgdb has no running subscription from the other DR site (%s disabled_with_slot)" % (
+                secondary_db.name, from_main),
+            "application: %s on %s is stopped" % (proxy, proxy_host.name)]
+        assert verdict["problems"] == problems and verdict["ready"] is False
+        assert "not ready for a failover (2 problems" in job.stdout and "; ".join(problems) in job.stdout
+        assert metrics["genesys_dr_ready"] == "0" and metrics["genesys_dr_problems"] == "2"
+    finally:
+        lab.psql(secondary_db, "cfgdb", "ALTER SUBSCRIPTION %s ENABLE" % from_main)
+        lab.start_app(proxy_host, proxy)
+    # The planned failover's gate needs the stream running again: wait for its apply worker.
+    wait_until(lambda: lab.psql(secondary_db, "cfgdb", (
+        "SELECT count(*) FROM pg_stat_subscription p JOIN pg_subscription s ON s.oid = p.subid"
+        " WHERE s.subname = '%s' AND p.pid IS NOT NULL AND p.relid IS NULL") % from_main).stdout.strip() == "1",
+        60, "%s streaming again" % from_main)
 
     job = runner_jobs("failover.yml", failover_mode="planned")
     job.assert_successful()

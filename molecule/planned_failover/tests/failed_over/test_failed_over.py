@@ -1,4 +1,5 @@
 """After a planned failover: the secondary is live, the main fenced, nothing lost."""
+import json
 import os
 
 import checks
@@ -52,3 +53,30 @@ def test_status_table_matches_the_hosts(lab, report_dir):
         name = checks.CFG_SUB + there
         assert checks.subscription(lab, here, "cfgdb", name) == (False, None, False)
         assert "| %s | cfgdb: %s | stopped | False | - | reachable |" % (here, name) in table
+
+
+def test_status_verdict_is_not_ready_for_exactly_what_the_hosts_show(lab, report_dir):
+    """status.yml ran with status_require_ready false: its verdict (status.json) and metrics say not
+    ready, for the two reasons read here from the hosts - and for nothing else that is as it should be."""
+    with open(os.path.join(report_dir, "status.json")) as handle:
+        verdict = json.load(handle)
+    main_db, main_mgmt = lab.one("db_hosts", lab.main_site), lab.one("management_hosts", lab.main_site)
+    sec_mgmt = lab.one("management_hosts", lab.secondary_site)
+    # The main's cfgdb follows nothing until reprotect: its subscription from the secondary is disabled, no slot.
+    from_secondary = checks.CFG_SUB + lab.secondary_site
+    assert checks.subscription(lab, main_db, "cfgdb", from_secondary) == (False, None, False)
+    assert verdict["ready"] is False and verdict["live_site"] == lab.secondary_site
+    assert verdict["problems"] == [
+        "DR state: FAILED_OVER (a failover needs NORMAL or REPROTECTED)",
+        "replication: %s cfgdb has no running subscription from the other DR site (%s stopped)" % (main_db, from_secondary),
+    ]
+    samples = checks.metrics(os.path.join(report_dir, "genesys_dr.prom"))
+    assert samples[("genesys_dr_ready", frozenset())] == 0
+    assert samples[("genesys_dr_problems", frozenset())] == 2
+    assert samples[("genesys_dr_state", frozenset({("state", "FAILED_OVER")}))] == 1
+    for host, site in ((main_mgmt, lab.main_site), (sec_mgmt, lab.secondary_site)):
+        for app in lab.apps(host):
+            labels = frozenset({("host", host), ("site", site), ("application", app["name"]),
+                                ("component", app["component"])})
+            assert samples[("genesys_dr_application_up", labels)] == (1 if lab.app_processes(app["name"]) else 0)
+            assert samples[("genesys_dr_application_expected_up", labels)] == (1 if host == sec_mgmt else 0)
