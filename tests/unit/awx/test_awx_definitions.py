@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, Genesys DR framework team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""awx/definitions.yml (the job templates, surveys, credential types and workflow that
-awx/configure.yml creates) against the playbooks they run.
+"""awx/definitions.yml (the job templates, surveys, credential types, workflow and schedules
+that awx/configure.yml creates) against the playbooks they run.
 
 What a playbook reads and requires is derived from the real files, not listed here:
 - reads: the names in its Jinja expressions and conditions, its play vars, and, for every role
@@ -13,8 +13,11 @@ What a playbook reads and requires is derived from the real files, not listed he
   entry point it includes that the include (or the play) does not set.
 A survey variable must be read by the template's playbook; a required variable must come from
 a survey, a credential injector of the template, or inventories/example (and then so must every
-variable its value refers to). Each check is also run on broken copies of the definitions, and
-must find the break.
+variable its value refers to). A template's own extra variables must be read by its playbook.
+The readiness check (the "status" template) keeps the status role's status_require_ready
+default (true), every status node of the failover workflow runs a template that sets it false,
+and every schedule runs a job template on a rule AWX accepts. Each check is also run on broken
+copies of the definitions, and must find the break.
 
 No AWX server runs here: test_awx_modules_validate runs configure.yml in check mode against a
 closed port, so that every awx.awx module validates its arguments and then fails to connect.
@@ -32,6 +35,8 @@ import re
 import socket
 import subprocess
 import warnings
+import zoneinfo
+from datetime import datetime
 
 import jinja2
 import jinja2.meta
@@ -59,6 +64,8 @@ ANSIBLE_GLOBALS = {
     'True', 'False', 'None',
 }
 CONDITIONAL_KEYS = {'when', 'that', 'failed_when', 'changed_when', 'until'}
+STATUS_PLAYBOOK = 'playbooks/status.yml'
+READY_OPTION = 'status_require_ready'
 
 
 class _Loader(yaml.SafeLoader):
@@ -291,6 +298,64 @@ def check_survey(template_name, survey, playbooks):
     return problems
 
 
+_DTSTART = re.compile(r'DTSTART(?:;TZID=(?P<tzid>[^:;]+))?:(?P<when>[0-9]{8}T[0-9]{6})(?P<utc>Z?)$')
+_RRULE_PARTS = {'FREQ', 'INTERVAL', 'COUNT', 'UNTIL', 'BYSECOND', 'BYMINUTE', 'BYHOUR', 'BYDAY', 'BYMONTHDAY',
+                'BYYEARDAY', 'BYWEEKNO', 'BYMONTH', 'BYSETPOS', 'WKST'}
+_FREQUENCIES = {'MINUTELY', 'HOURLY', 'DAILY', 'WEEKLY', 'MONTHLY', 'YEARLY'}
+
+
+def parse_rrule(text):
+    """An iCal rule in the form AWX's schedules take it (its API refuses the rest): one DTSTART
+    with a time zone (;TZID=<zone> or a UTC time ending in Z), then one or more RRULE with FREQ
+    (not SECONDLY) and INTERVAL, no COUNT with UNTIL, COUNT at most 999, no EXDATE / RDATE.
+    Returns (the DTSTART's time zone, its naive start, the RRULEs as dicts, the problems)."""
+    problems = []
+    zone, start, rules = None, None, []
+    parts = text.split()
+    dtstarts = [part for part in parts if part.startswith('DTSTART')]
+    for part in parts:
+        if not part.startswith(('DTSTART', 'RRULE:')):
+            problems.append('%s is neither DTSTART nor RRULE' % part)
+    if len(dtstarts) != 1:
+        problems.append('%d DTSTART, AWX takes exactly one' % len(dtstarts))
+    else:
+        match = _DTSTART.match(dtstarts[0])
+        if not match:
+            problems.append('%s is not DTSTART;TZID=<zone>:YYYYMMDDTHHMMSS or DTSTART:YYYYMMDDTHHMMSSZ' % dtstarts[0])
+        else:
+            zone = match.group('tzid') or ('UTC' if match.group('utc') else None)
+            if zone is None:
+                problems.append('DTSTART %s has no time zone (;TZID=<zone> or a trailing Z)' % match.group('when'))
+            else:
+                try:
+                    zoneinfo.ZoneInfo(zone)
+                except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                    problems.append('DTSTART time zone %s is unknown' % zone)
+            try:
+                start = datetime.strptime(match.group('when'), '%Y%m%dT%H%M%S')
+            except ValueError:
+                problems.append('DTSTART %s is no date and time' % match.group('when'))
+    for part in parts:
+        if not part.startswith('RRULE:'):
+            continue
+        fields = dict(item.partition('=')[::2] for item in part[len('RRULE:'):].split(';'))
+        rules.append(fields)
+        unknown = sorted(set(fields) - _RRULE_PARTS)
+        if unknown:
+            problems.append('%s: unknown rule part %s' % (part, ', '.join(unknown)))
+        if fields.get('FREQ') not in _FREQUENCIES:
+            problems.append('%s: FREQ must be one of %s' % (part, ', '.join(sorted(_FREQUENCIES))))
+        if not fields.get('INTERVAL', '').isdigit() or int(fields['INTERVAL']) < 1:
+            problems.append('%s: INTERVAL (a positive number) is required' % part)
+        if 'COUNT' in fields and 'UNTIL' in fields:
+            problems.append('%s: COUNT and UNTIL together' % part)
+        if 'COUNT' in fields and (not fields['COUNT'].isdigit() or int(fields['COUNT']) > 999):
+            problems.append('%s: COUNT must be a number up to 999' % part)
+    if not rules:
+        problems.append('no RRULE')
+    return zone, start, rules, problems
+
+
 def check_definitions(definitions, settings):
     """Every problem of the AWX definitions against the playbooks (an empty list when right)."""
     problems = []
@@ -305,6 +370,12 @@ def check_definitions(definitions, settings):
             continue
         playbook = playbooks[name] = playbook_of(template['playbook'])
         problems += check_survey(name, template.get('survey'), [playbook])
+        for variable, value in sorted((template.get('extra_vars') or {}).items()):
+            if variable not in playbook.reads:
+                problems.append('%s: extra variable %s is read by none of %s' % (name, variable, playbook.path))
+            elif (playbook.option_spec(variable) or {}).get('type') == 'bool' and not isinstance(value, bool):
+                problems.append('%s: extra variable %s is %r, %s reads it as bool'
+                                % (name, variable, value, playbook.path))
         provided = set(survey_variables(template.get('survey'))) | credential_extra_vars(definitions, template)
         pending = sorted(playbook.requires)
         seen = set()
@@ -331,6 +402,29 @@ def check_definitions(definitions, settings):
                     problems.append('credential type %s injects %s, which %s does not read'
                                     % (cred_type['key'], variable, template['playbook']))
 
+    # The readiness check: the status template fails when the deployment is not ready for a
+    # failover, which is the status role's default (status_require_ready true); it must keep it.
+    readiness = [t for t, template in templates.items() if template['key'] == 'status']
+    if len(readiness) != 1:
+        problems.append('%d job templates have the key status (the readiness check), not one' % len(readiness))
+    for template_name in readiness:
+        template = templates[template_name]
+        if template['playbook'] != STATUS_PLAYBOOK:
+            problems.append('%s runs %s, not the readiness check %s' % (template_name, template['playbook'], STATUS_PLAYBOOK))
+        elif READY_OPTION in (template.get('extra_vars') or {}):
+            problems.append('%s sets %s to %r: the readiness check must keep the role default'
+                            % (template_name, READY_OPTION, template['extra_vars'][READY_OPTION]))
+        elif template_name in playbooks \
+                and (playbooks[template_name].option_spec(READY_OPTION) or {}).get('default') is not True:
+            problems.append('%s: %s does not default to true in %s, so the readiness check would not fail'
+                            % (template_name, READY_OPTION, STATUS_PLAYBOOK))
+
+    def reports_only(template_name):
+        """True when the template runs status.yml and does not fail on what it finds."""
+        template = templates.get(template_name, {})
+        return template.get('playbook') == STATUS_PLAYBOOK \
+            and (template.get('extra_vars') or {}).get(READY_OPTION) is False
+
     workflow = definitions['genesys_awx_workflow']
     nodes = {node['identifier']: node for node in workflow['nodes']}
     node_templates = {}
@@ -339,6 +433,11 @@ def check_definitions(definitions, settings):
         if template_name not in templates:
             problems.append('workflow node %s runs %s, which is no job template' % (identifier, template_name))
         node_templates[identifier] = template_name
+        # After a successful failover the deployment is FAILED_OVER, never ready for a failover:
+        # a status node that checks the readiness would fail the workflow.
+        if templates.get(template_name, {}).get('playbook') == STATUS_PLAYBOOK and not reports_only(template_name):
+            problems.append('workflow node %s runs %s, which fails when the deployment is not ready for a failover '
+                            '(%s is not false)' % (identifier, template_name, READY_OPTION))
         for children in (node.get('related') or {}).values():
             for child in children:
                 if child['identifier'] not in nodes:
@@ -365,9 +464,9 @@ def check_definitions(definitions, settings):
         problems.append('the workflow runs the failover template %d times, not once' % len(procedure_nodes))
     for identifier in procedure_nodes:
         before = [i for i in nodes if identifier in children(i)]
-        if not any(templates.get(node_templates[i], {}).get('key') == 'status' for i in before):
+        if not any(templates.get(node_templates[i], {}).get('playbook') == STATUS_PLAYBOOK for i in before):
             problems.append('no status job runs before the failover')
-        if not any(templates.get(node_templates[i], {}).get('key') == 'status'
+        if not any(templates.get(node_templates[i], {}).get('playbook') == STATUS_PLAYBOOK
                    for i in children(identifier, ('success_nodes', 'always_nodes'))):
             problems.append('no status job runs after a successful failover')
         failure_path = children(identifier, ('failure_nodes', 'always_nodes'))
@@ -390,6 +489,25 @@ def check_definitions(definitions, settings):
                 problems.append('artifact %s published by set_stats is read by %s' % (key, playbook.path))
     if 'genesys_dr_report' not in artifact_keys() or 'genesys_dr_report' not in marker_reads:
         problems.append('the workflow_failed job does not read the genesys_dr_report artifact the procedures publish')
+
+    # Schedules: each runs a job template, on a rule AWX accepts; the readiness check runs daily.
+    daily_readiness = False
+    for schedule in definitions.get('genesys_awx_schedules') or []:
+        name = render_name(schedule['name'], settings)
+        template_name = render_name(schedule['unified_job_template'], settings)
+        if template_name not in templates:
+            problems.append('schedule %s runs %s, which is no job template' % (name, template_name))
+        try:
+            rrule = render_name(schedule['rrule'], settings)
+        except jinja2.UndefinedError as error:
+            problems.append('schedule %s: rrule %s: %s' % (name, schedule['rrule'], error))
+            continue
+        _zone, _start, rules, rrule_problems = parse_rrule(rrule)
+        problems += ['schedule %s: rrule %s: %s' % (name, rrule, problem) for problem in rrule_problems]
+        if template_name in readiness and not rrule_problems and any(rule.get('FREQ') == 'DAILY' for rule in rules):
+            daily_readiness = True
+    if not daily_readiness:
+        problems.append('no schedule runs the readiness check (the status template) daily')
     return problems
 
 
@@ -475,6 +593,56 @@ def _workflow_survey_typo(d):
     d['genesys_awx_workflow']['survey']['spec'][1]['variable'] = 'failover_confirm_lost'
 
 
+def _node(d, identifier):
+    return [n for n in d['genesys_awx_workflow']['nodes'] if n['identifier'] == identifier][0]
+
+
+def _workflow_status_checks_readiness(d):
+    # The status nodes share one YAML anchor: give this one its own copy.
+    node = _node(d, 'status_after')
+    node['unified_job_template'] = dict(node['unified_job_template'], name='{{ genesys_awx_prefix }} - status')
+
+
+def _report_template_fails_when_not_ready(d):
+    del _template(d, 'status_report')['extra_vars']
+
+
+def _readiness_template_only_reports(d):
+    _template(d, 'status')['extra_vars'] = {'status_require_ready': False}
+
+
+def _extra_var_typo(d):
+    _template(d, 'status_report')['extra_vars'] = {'status_require_redy': False}
+
+
+def _extra_var_not_bool(d):
+    _template(d, 'status_report')['extra_vars'] = {'status_require_ready': 'false'}
+
+
+def _schedule_runs_unknown_template(d):
+    d['genesys_awx_schedules'][0]['unified_job_template'] = '{{ genesys_awx_prefix }} - stauts'
+
+
+def _schedule_runs_the_report(d):
+    d['genesys_awx_schedules'][0]['unified_job_template'] = '{{ genesys_awx_prefix }} - status (report)'
+
+
+def _schedule_weekly(d):
+    d['genesys_awx_schedules'][0]['rrule'] = 'DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=WEEKLY;INTERVAL=1'
+
+
+def _schedule_naive_start(d):
+    d['genesys_awx_schedules'][0]['rrule'] = 'DTSTART:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1'
+
+
+def _schedule_rrule_setting_missing(d):
+    d['genesys_awx_schedules'][0]['rrule'] = '{{ genesys_awx_status_schedule_rule }}'
+
+
+def _no_schedule(d):
+    del d['genesys_awx_schedules']
+
+
 @pytest.mark.parametrize('mutate, expected', [
     (_survey_typo, 'survey variable failover_moed is read by none of playbooks/failover.yml'),
     (_survey_of_another_playbook, 'survey variable failover_mode is read by none of playbooks/reprotect.yml'),
@@ -488,12 +656,101 @@ def _workflow_survey_typo(d):
     (_no_failure_path, 'the failover node has no failure path'),
     (_failure_path_ends_green, 'does not end in the workflow_failed job'),
     (_workflow_survey_typo, 'workflow: survey variable failover_confirm_lost is read by none'),
+    (_workflow_status_checks_readiness, 'workflow node status_after runs Genesys DR - status, which fails when'),
+    (_report_template_fails_when_not_ready, 'workflow node status_before runs Genesys DR - status (report), which fails'),
+    (_readiness_template_only_reports, 'Genesys DR - status sets status_require_ready to False'),
+    (_extra_var_typo, 'extra variable status_require_redy is read by none of playbooks/status.yml'),
+    (_extra_var_not_bool, "extra variable status_require_ready is 'false', playbooks/status.yml reads it as bool"),
+    (_schedule_runs_unknown_template, 'runs Genesys DR - stauts, which is no job template'),
+    (_schedule_runs_the_report, 'no schedule runs the readiness check (the status template) daily'),
+    (_schedule_weekly, 'no schedule runs the readiness check (the status template) daily'),
+    (_schedule_naive_start, 'DTSTART 20260101T060000 has no time zone'),
+    (_schedule_rrule_setting_missing, "'genesys_awx_status_schedule_rule' is undefined"),
+    (_no_schedule, 'no schedule runs the readiness check (the status template) daily'),
 ])
 def test_a_broken_copy_is_caught(definitions, settings, mutate, expected):
     broken = copy.deepcopy(definitions)
     mutate(broken)
     problems = check_definitions(broken, settings)
     assert any(expected in problem for problem in problems), problems
+
+
+def test_workflow_status_nodes_only_report(definitions, settings):
+    """After a failover the deployment is FAILED_OVER: the workflow's status jobs must not fail on it."""
+    templates = {render_name(t['name'], settings): t for t in definitions['genesys_awx_job_templates']}
+    status_nodes = [node['identifier'] for node in definitions['genesys_awx_workflow']['nodes']
+                    if templates[render_name(node['unified_job_template']['name'], settings)]['playbook'] == STATUS_PLAYBOOK]
+    assert sorted(status_nodes) == ['status_after', 'status_after_failure', 'status_before']
+    for node in definitions['genesys_awx_workflow']['nodes']:
+        if node['identifier'] in status_nodes:
+            template = templates[render_name(node['unified_job_template']['name'], settings)]
+            assert template['key'] == 'status_report', node['identifier']
+            assert template['extra_vars'] == {READY_OPTION: False}, node['identifier']
+
+
+def test_readiness_template_keeps_the_role_default(definitions):
+    """The status template sets no status_require_ready: the role's default (true) makes it fail when not ready."""
+    status = _template(definitions, 'status')
+    report = _template(definitions, 'status_report')
+    assert status['playbook'] == report['playbook'] == STATUS_PLAYBOOK
+    assert READY_OPTION not in (status.get('extra_vars') or {})
+    spec = playbook_of(STATUS_PLAYBOOK).option_spec(READY_OPTION)
+    assert spec is not None and spec['type'] == 'bool' and spec['default'] is True, spec
+
+
+def test_readiness_check_needs_the_role_default_true(definitions, settings, monkeypatch):
+    """Were the role's default false, the status template would no longer check the readiness."""
+    real = Playbook.option_spec
+
+    def default_false(self, name):
+        spec = real(self, name)
+        return dict(spec, default=False) if name == READY_OPTION and spec else spec
+
+    monkeypatch.setattr(Playbook, 'option_spec', default_false)
+    problems = check_definitions(definitions, settings)
+    assert any('status_require_ready does not default to true in playbooks/status.yml' in p for p in problems), problems
+
+
+def test_schedule_runs_the_readiness_check_daily(definitions, settings):
+    templates = {render_name(t['name'], settings): t for t in definitions['genesys_awx_job_templates']}
+    schedules = definitions['genesys_awx_schedules']
+    assert len(schedules) == 1
+    schedule = schedules[0]
+    template = templates[render_name(schedule['unified_job_template'], settings)]
+    assert template['key'] == 'status' and template['playbook'] == STATUS_PLAYBOOK
+    rrule = render_name(schedule['rrule'], settings)
+    assert rrule == settings['genesys_awx_status_schedule_rrule']
+    zone, start, rules, problems = parse_rrule(rrule)
+    assert problems == []
+    assert zone == 'UTC' and start == datetime(2026, 1, 1, 6, 0, 0)
+    assert rules == [{'FREQ': 'DAILY', 'INTERVAL': '1'}]
+    assert render_name(schedule['enabled'], settings) == 'True'
+
+
+@pytest.mark.parametrize('rrule, expected', [
+    ('DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1', None),
+    ('DTSTART:20260101T060000Z RRULE:FREQ=WEEKLY;INTERVAL=1;BYDAY=SU', None),
+    ('DTSTART;TZID=Europe/Paris:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1;COUNT=10', None),
+    ('RRULE:FREQ=DAILY;INTERVAL=1', '0 DTSTART, AWX takes exactly one'),
+    ('DTSTART:20260101T060000Z DTSTART:20270101T060000Z RRULE:FREQ=DAILY;INTERVAL=1', '2 DTSTART'),
+    ('DTSTART:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1', 'has no time zone'),
+    ('DTSTART;TZID=Mars/Olympus:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1', 'time zone Mars/Olympus is unknown'),
+    ('DTSTART;TZID=UTC:20261301T060000 RRULE:FREQ=DAILY;INTERVAL=1', 'DTSTART 20261301T060000 is no date and time'),
+    ('DTSTART;TZID=UTC:2026-01-01 RRULE:FREQ=DAILY;INTERVAL=1', 'is not DTSTART;TZID=<zone>'),
+    ('DTSTART;TZID=UTC:20260101T060000', 'no RRULE'),
+    ('DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=DAILY', 'INTERVAL (a positive number) is required'),
+    ('DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=SECONDLY;INTERVAL=5', 'FREQ must be one of'),
+    ('DTSTART;TZID=UTC:20260101T060000 RRULE:FRQ=DAILY;INTERVAL=1', 'unknown rule part FRQ'),
+    ('DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1;COUNT=5;UNTIL=20270101T000000Z', 'COUNT and UNTIL'),
+    ('DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1;COUNT=1000', 'COUNT must be a number up to 999'),
+    ('DTSTART;TZID=UTC:20260101T060000 RRULE:FREQ=DAILY;INTERVAL=1 EXDATE:20260102T060000', 'neither DTSTART nor RRULE'),
+])
+def test_rrule_parser(rrule, expected):
+    problems = parse_rrule(rrule)[3]
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in problem for problem in problems), problems
 
 
 # --- The awx.awx modules' own argument validation -------------------------------------------
@@ -603,20 +860,31 @@ def test_awx_modules_validate(tmp_path, awx_collection, definitions):
     assert sorted({r['task'] for r in calls}) == sorted(t['name'] for t in module_tasks)
     job_templates = [r['item'] for r in calls if r['action'] == 'awx.awx.job_template']
     assert len(job_templates) == len(definitions['genesys_awx_job_templates'])
+    schedules = [r['item'] for r in calls if r['action'] == 'awx.awx.schedule']
+    assert len(schedules) == len(definitions['genesys_awx_schedules']) > 0
+    # The schedules are made once their job templates exist.
+    order = [t['name'] for t in module_tasks]
+    schedule_task = [t['name'] for t in module_tasks if 'awx.awx.schedule' in t]
+    template_task = [t['name'] for t in module_tasks if 'awx.awx.job_template' in t]
+    assert len(schedule_task) == len(template_task) == 1
+    assert order.index(schedule_task[0]) > order.index(template_task[0])
     # ... and each got past its argument validation: it failed only on the connection.
     for call in calls:
         assert call['status'] == 'failed' and CONNECT_ERROR.search(call['msg']), call
 
 
-def _break_two_tasks(tasks):
+def _break_three_tasks(tasks):
     [t for t in tasks if 'awx.awx.job_template' in t][0]['awx.awx.job_template']['survey_enabeld'] = True
     [t for t in tasks if 'awx.awx.execution_environment' in t][0]['awx.awx.execution_environment']['pull'] = 'sometimes'
+    schedule = [t for t in tasks if 'awx.awx.schedule' in t][0]['awx.awx.schedule']
+    schedule['job_template'] = schedule.pop('unified_job_template')
 
 
 def test_awx_module_validation_catches_a_broken_copy(tmp_path, awx_collection):
-    # One run with two broken tasks (each run of configure.yml costs a module start per call).
-    results, _tasks = run_configure(tmp_path, awx_collection, _break_two_tasks)
+    # One run with broken tasks (each run of configure.yml costs a module start per call).
+    results, _tasks = run_configure(tmp_path, awx_collection, _break_three_tasks)
     for expected in ('Unsupported parameters for (awx.awx.job_template) module: survey_enabeld',
-                     'value of pull must be one of: always, missing, never'):
+                     'value of pull must be one of: always, missing, never',
+                     'Unsupported parameters for (awx.awx.schedule) module: job_template'):
         failures = [r['msg'] for r in results if r['status'] == 'failed' and expected in r['msg']]
         assert failures and not any(CONNECT_ERROR.search(m) for m in failures), results
