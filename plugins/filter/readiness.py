@@ -15,7 +15,7 @@ from ansible.errors import AnsibleFilterError
 READY_STATES = ('NORMAL', 'REPROTECTED')
 DR_STATES = ('ABSENT', 'NORMAL', 'FAILED_OVER', 'REPROTECTED', 'UNREADABLE')
 # What the status role registers on each host it reads.
-HOST_RESULTS = ('status_replication', 'status_logdb_flow', 'status_access', 'status_apps', 'status_proxies')
+HOST_RESULTS = ('replication_subscriptions_read', 'replication_log_flow', 'status_access', 'status_apps', 'status_proxies')
 LOG_FLOWS_OK = ('moving', 'idle')
 
 
@@ -45,12 +45,12 @@ def _endpoint_address(endpoint):
 
 
 class Readiness(object):
-    def __init__(self, hostvars, groups, main_site, secondary_site, max_lag_bytes, master_components, cfgdb, logdb):
+    def __init__(self, hostvars, groups, main_site, secondary_site, max_lag_bytes, master_components, cfgdb):
         self.hostvars, self.groups = hostvars, groups
         self.main_site, self.secondary_site = main_site, secondary_site
         self.max_lag_bytes = int(max_lag_bytes)
         self.master_components = list(master_components)
-        self.cfgdb, self.logdb = cfgdb, logdb
+        self.cfgdb = cfgdb
         self.problems = []
         self.facts = dict(hosts=[], subscriptions=[], log_flows=[], access=[], dns=[], applications=[], proxies=[])
 
@@ -105,11 +105,7 @@ class Readiness(object):
 
     def replication(self, host, live_site):
         site = self.host_site(host)
-        by_db = self.results_by_database(host, 'status_replication')
-        for database in (self.cfgdb, self.logdb):
-            read = by_db.get(database)
-            if read is None:
-                continue
+        for database, read in self.results_by_database(host, 'replication_subscriptions_read').items():
             if read.get('failed'):
                 self.problem('replication: %s %s unreadable (%s)' % (host, database, _short(read.get('msg', '?'))))
                 continue
@@ -141,7 +137,7 @@ class Readiness(object):
                         host, database, sub.get('name'), lag, self.max_lag_bytes))
 
     def log_flow(self, host):
-        flow = _result(_vars(self.hostvars, host), 'status_logdb_flow')
+        flow = _result(_vars(self.hostvars, host), 'replication_log_flow')
         if not flow or flow.get('skipped') or flow.get('unreachable'):
             return
         value = flow.get('flow') or 'unreadable'
@@ -256,7 +252,7 @@ def _unique(items):
 
 
 def dr_readiness(hostvars, groups, main_site, secondary_site, max_lag_bytes=67108864,
-                 master_components=('master_cs', 'master_scs', 'scs_message_server'), cfgdb='cfgdb', logdb='logdb'):
+                 master_components=('master_cs', 'master_scs', 'scs_message_server'), cfgdb='cfgdb'):
     """Every reason the deployment is not ready for a failover, and the facts they were judged on."""
     if not isinstance(groups, dict) or not main_site or not secondary_site:
         raise AnsibleFilterError('dr_readiness needs groups, main_site and secondary_site')
@@ -264,7 +260,7 @@ def dr_readiness(hostvars, groups, main_site, secondary_site, max_lag_bytes=6710
         max_lag = int(max_lag_bytes)
     except (TypeError, ValueError):
         raise AnsibleFilterError('dr_readiness: max_lag_bytes must be a number of bytes, got %r' % (max_lag_bytes,))
-    return Readiness(hostvars, groups, main_site, secondary_site, max_lag, master_components, cfgdb, logdb).judge()
+    return Readiness(hostvars, groups, main_site, secondary_site, max_lag, master_components, cfgdb).judge()
 
 
 # -- Prometheus text format (node_exporter textfile collector) ------------------------------

@@ -77,12 +77,12 @@ STATUS_PLAYBOOK = '''
         status_databases: [logdb]
     - name: Hand the log flow to the test
       ansible.builtin.copy:
-        content: "{{ status_logdb_flow | to_json }}"
+        content: "{{ replication_log_flow | to_json }}"
         dest: "{{ lookup('ansible.builtin.env', 'GENESYS_DR_REPORT_DIR') }}/{{ inventory_hostname }}.flow.json"
         mode: "0600"
     - name: Hand the subscriptions read to the test
       ansible.builtin.copy:
-        content: "{{ status_replication | to_json }}"
+        content: "{{ replication_subscriptions_read | to_json }}"
         dest: "{{ lookup('ansible.builtin.env', 'GENESYS_DR_REPORT_DIR') }}/{{ inventory_hostname }}.replication.json"
         mode: "0600"
 '''
@@ -216,7 +216,7 @@ def test_lms_rows_arrive_at_the_peer_when_site_groups_have_other_names(tmp_path,
 
 
 def _status(tmp_path, inventory, arrival_timeout=10):
-    run = _playbook(tmp_path, inventory, STATUS_PLAYBOOK, 'status.yml', '-e', 'status_logdb_arrival_timeout=%d' % arrival_timeout)
+    run = _playbook(tmp_path, inventory, STATUS_PLAYBOOK, 'status.yml', '-e', 'replication_log_arrival_timeout=%d' % arrival_timeout)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     flows = {}
     for host in ('east-db', 'west-db'):

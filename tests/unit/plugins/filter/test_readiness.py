@@ -44,10 +44,10 @@ def db_host(host, live):
                          None if here == live else 120)
     logdb = subscription('genesys_logdb_from_%s' % peer, 'running', 64)
     return {
-        'status_replication': {'changed': False, 'results': [
+        'replication_subscriptions_read': {'changed': False, 'results': [
             {'item': 'cfgdb', 'subscriptions': [cfgdb], 'publisher_reachable': True, 'failed': False},
             {'item': 'logdb', 'subscriptions': [logdb], 'publisher_reachable': True, 'failed': False}]},
-        'status_logdb_flow': {'flow': 'moving', 'publisher_reachable': True, 'failed': False},
+        'replication_log_flow': {'flow': 'moving', 'publisher_reachable': True, 'failed': False},
         'status_access': {'results': [
             {'item': 'cfgdb', 'roles': {'genesys_cs': {'access': 'read_write' if here == live else 'read_only'}}},
             {'item': 'logdb', 'roles': {'genesys_ms': {'access': 'read_write'}}}]},
@@ -129,25 +129,25 @@ DRIFTS = {
                        {'holder': 'failover-20261127T0900', 'operation': 'failover', 'age_seconds': 4000}),
                   'DR lock: held by run failover-20261127T0900 (failover) for 4000 s: an operation is running or died; '
                   'a failover would be refused'),
-    'cfgdb stream stopped': (_set(['w-db', 'status_replication', 'results', 0, 'subscriptions', 0, 'status'], 'stopped'),
+    'cfgdb stream stopped': (_set(['w-db', 'replication_subscriptions_read', 'results', 0, 'subscriptions', 0, 'status'], 'stopped'),
                              'replication: w-db cfgdb has no running subscription from the other DR site '
                              '(genesys_cfgdb_from_dc_east stopped)'),
-    'cfgdb stream missing': (_set(['w-db', 'status_replication', 'results', 0, 'subscriptions'], []),
+    'cfgdb stream missing': (_set(['w-db', 'replication_subscriptions_read', 'results', 0, 'subscriptions'], []),
                              'replication: w-db cfgdb has no running subscription from the other DR site (none)'),
-    'cfgdb behind the gate': (_set(['w-db', 'status_replication', 'results', 0, 'subscriptions', 0, 'lag_bytes'], 5000),
+    'cfgdb behind the gate': (_set(['w-db', 'replication_subscriptions_read', 'results', 0, 'subscriptions', 0, 'lag_bytes'], 5000),
                               'replication: w-db cfgdb subscription genesys_cfgdb_from_dc_east is 5000 bytes behind '
                               '(a failover gate allows 1000)'),
-    'cfgdb lag unknown': (_set(['w-db', 'status_replication', 'results', 0, 'subscriptions', 0, 'lag_bytes'], None),
+    'cfgdb lag unknown': (_set(['w-db', 'replication_subscriptions_read', 'results', 0, 'subscriptions', 0, 'lag_bytes'], None),
                           'replication: w-db cfgdb subscription genesys_cfgdb_from_dc_east lag cannot be measured '
                           '(publisher reachable)'),
-    'cfgdb both ways': (_set(['e-db', 'status_replication', 'results', 0, 'subscriptions', 0, 'status'], 'running'),
+    'cfgdb both ways': (_set(['e-db', 'replication_subscriptions_read', 'results', 0, 'subscriptions', 0, 'status'], 'running'),
                         'replication: e-db cfgdb subscription genesys_cfgdb_from_dc_west into the live site is running, '
                         'not stopped'),
-    'logdb stream half up': (_set(['e-db', 'status_replication', 'results', 1, 'subscriptions', 0, 'status'],
+    'logdb stream half up': (_set(['e-db', 'replication_subscriptions_read', 'results', 1, 'subscriptions', 0, 'status'],
                                   'enabled_not_streaming'),
                              'replication: e-db logdb has no running subscription from the other DR site '
                              '(genesys_logdb_from_dc_west enabled_not_streaming)'),
-    'log rows not moving': (_set(['w-db', 'status_logdb_flow', 'flow'], 'not moving'),
+    'log rows not moving': (_set(['w-db', 'replication_log_flow', 'flow'], 'not moving'),
                             "log rows: the other site's rows do not arrive at w-db (flow not moving; publisher reachable)"),
     'replica writable': (_set(['w-db', 'status_access', 'results', 0, 'roles', 'genesys_cs', 'access'], 'read_write'),
                          'client access: w-db cfgdb role genesys_cs is read_write, expected read_only'),
@@ -188,8 +188,8 @@ def test_problems_add_up_and_a_lost_main_is_judged_against_the_live_site():
     hostvars = copy.deepcopy(deployment('FAILED_OVER', 'dc_west'))
     for host in ('e-db', 'e-mgmt', 'e-app'):
         hostvars[host] = {'genesys_site': 'dc_east', 'status_apps': {'unreachable': True, 'msg': 'unreachable'}}
-    hostvars['w-db']['status_replication']['results'][0]['subscriptions'][0].update(status='stopped')
-    hostvars['e-db'] = {'genesys_site': 'dc_east', 'status_replication': {'unreachable': True, 'msg': 'unreachable'}}
+    hostvars['w-db']['replication_subscriptions_read']['results'][0]['subscriptions'][0].update(status='stopped')
+    hostvars['e-db'] = {'genesys_site': 'dc_east', 'replication_subscriptions_read': {'unreachable': True, 'msg': 'unreachable'}}
     problems = judge(hostvars)['problems']
     assert problems[0] == 'DR state: FAILED_OVER (a failover needs NORMAL or REPROTECTED)'
     assert sorted(p for p in problems if p.startswith('host ')) == [
