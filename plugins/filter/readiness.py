@@ -229,8 +229,9 @@ class Readiness(object):
             self.problem('live site %s: no management host in the inventory' % live_site)
         self.facts['live_address'] = live_address
         self.dns(live_address)
-        for host in _unique(self.groups.get('db_hosts', []) + self.groups.get('management_hosts', [])
-                            + self.groups.get('proxy_hosts', [])):
+        # A host in several of the groups is judged once, in the first group's order.
+        for host in dict.fromkeys(self.groups.get('db_hosts', []) + self.groups.get('management_hosts', [])
+                                  + self.groups.get('proxy_hosts', [])):
             if not self.reached(host):
                 continue
             if host in self.groups.get('db_hosts', []):
@@ -241,14 +242,6 @@ class Readiness(object):
             if host in self.groups.get('proxy_hosts', []):
                 self.proxies(host, live_address)
         return dict(ready=not self.problems, problems=self.problems, **self.facts)
-
-
-def _unique(items):
-    seen = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen
 
 
 def dr_readiness(hostvars, groups, main_site, secondary_site, max_lag_bytes=67108864,
