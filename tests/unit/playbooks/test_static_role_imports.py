@@ -128,9 +128,13 @@ all:
     db_hosts:
       hosts:
         west-db: {ansible_connection: local}
+        east-db: {ansible_connection: local}
     dr_secondary:
       hosts:
         west-db:
+    dr_main:
+      hosts:
+        east-db:
 '''
 
 SETUP = '''
@@ -157,16 +161,27 @@ AFTER = '''
 '''
 
 
-def failover_plays(*prefixes):
-    plays = procedure.plays('failover.yml')
+def procedure_plays(playbook, *prefixes):
+    plays = procedure.plays(playbook)
     chosen = [play for prefix in prefixes for play in plays if play['name'].startswith(prefix)]
     assert len(chosen) == len(prefixes)
     return chosen
 
 
-def run_failover_steps(tmp_path, mode, state, *extra):
+def failover_plays(*prefixes):
+    return procedure_plays('failover.yml', *prefixes)
+
+
+# The plays of each planned procedure that do not apply to every run: its gate, its catch-up and its content proof.
+CONDITIONAL_STEPS = {
+    'failover.yml': ('Gate - ', 'Prove zero loss by content'),
+    'failback.yml': ('Gate - ', 'The main has applied every committed change', 'Prove zero loss by content'),
+}
+
+
+def run_failover_steps(tmp_path, mode, state, *extra, playbook='failover.yml'):
     (tmp_path / 'inventory.yml').write_text(INVENTORY % dict(python=os.path.join(BIN, 'python')))
-    steps = yaml.safe_dump(failover_plays('Gate - ', 'Prove zero loss by content'), sort_keys=False)
+    steps = yaml.safe_dump(procedure_plays(playbook, *CONDITIONAL_STEPS[playbook]), sort_keys=False)
     (tmp_path / 'steps.yml').write_text(SETUP % dict(state=state) + steps + AFTER)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'), ANSIBLE_NOCOLOR='1',
                GENESYS_DR_REPORT_DIR=str(tmp_path / 'reports'))
@@ -181,12 +196,13 @@ def tasks_run_in(stdout, play_prefix):
     return re.findall(r'^TASK \[(.*?)\]', section, re.M)
 
 
-@pytest.mark.parametrize('mode,state', [('disaster', 'NORMAL'), ('planned', 'FAILED_OVER')])
-def test_the_gate_and_the_content_proof_cost_no_task_round_where_they_do_not_apply(tmp_path, mode, state):
-    proc = run_failover_steps(tmp_path, mode, state)
+@pytest.mark.parametrize('playbook,mode,state', [('failover.yml', 'disaster', 'NORMAL'), ('failover.yml', 'planned', 'FAILED_OVER'),
+                                                  ('failback.yml', 'planned', 'NORMAL')])
+def test_the_gate_and_the_content_proof_cost_no_task_round_where_they_do_not_apply(tmp_path, playbook, mode, state):
+    proc = run_failover_steps(tmp_path, mode, state, playbook=playbook)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # Only each play's first task, its controller-side meta end_play, and none of the role's.
-    for play in failover_plays('Gate - ', 'Prove zero loss by content'):
+    for play in procedure_plays(playbook, *CONDITIONAL_STEPS[playbook]):
         assert play['tasks'][0]['ansible.builtin.meta'] == 'end_play'
         assert tasks_run_in(proc.stdout, play['name'][:20]) == [play['tasks'][0]['name']]
     assert 'NEXT STEP RAN' in proc.stdout
