@@ -196,8 +196,8 @@ def tasks_run_in(stdout, play_prefix):
     return re.findall(r'^TASK \[(.*?)\]', section, re.M)
 
 
-@pytest.mark.parametrize('playbook,mode,state', [('failover.yml', 'disaster', 'NORMAL'), ('failover.yml', 'planned', 'FAILED_OVER'),
-                                                  ('failback.yml', 'planned', 'NORMAL')])
+@pytest.mark.parametrize('playbook,mode,state', [
+    ('failover.yml', 'disaster', 'NORMAL'), ('failover.yml', 'planned', 'FAILED_OVER'), ('failback.yml', 'planned', 'NORMAL')])
 def test_the_gate_and_the_content_proof_cost_no_task_round_where_they_do_not_apply(tmp_path, playbook, mode, state):
     proc = run_failover_steps(tmp_path, mode, state, playbook=playbook)
     assert proc.returncode == 0, proc.stdout + proc.stderr
