@@ -1,6 +1,8 @@
 """The main site is lost while a planned failover runs: power off (site loss) or cut off from
-the WAN (partition) when a step starts. The planned run finishes or stops naming the command
-that continues it; the operator continues it as a disaster failover that names the lost site.
+the WAN (partition) when a step starts. The planned run finishes, or stops naming the command
+that continues it, and the operator continues it as a disaster failover that names the lost
+site; or, lost before its first change (at the gate), it is refused with nothing changed and
+the lock given back, naming the disaster failover the operator then runs.
 It finishes, never two writable masters, the lock released; the writes the main acknowledged
 and could not send before it died are counted (the RPO of a disaster), not hidden.
 
@@ -35,7 +37,17 @@ def lose_main_during_planned_failover(campaign, lab, load, fault_at, kind="site-
         # Whatever the planned run did before the cut, it did with the main reachable.
         assert_never_two_masters(lab, lost_sites=lost_sites)
         runs = 1
-        if planned.rc != 0:
+        if planned.rc != 0 and lock_holder(lab) is None:
+            # Refused before its first change (the gate found the main's DB host silent): the lock given
+            # back, the DR state untouched, and the disaster failover named as a new run - nothing to continue.
+            assert "Nothing was changed." in planned.output and "The DR lock is released." in planned.output, planned.log
+            assert planned.changed_hosts() == [], "the refused run changed %s" % planned.changed_hosts()
+            assert lab.dr_state().get("state") == "NORMAL", lab.dr_state()
+            assert "failover.yml %s" % " ".join(disaster) in planned.output, planned.log
+            continued = campaign.run("failover.yml", *disaster)
+            runs += 1
+            assert continued.rc == 0, "the disaster failover after the refusal did not finish: %s" % continued.log
+        elif planned.rc != 0:
             assert lock_holder(lab) == planned.run_id, "the stopped planned run must keep the lock: %s" % planned.log
             assert "-e genesys_dr_run=%s" % planned.run_id in planned.output, planned.log
             continued = campaign.run("failover.yml", *disaster, "-e", "genesys_dr_run=%s" % planned.run_id)
