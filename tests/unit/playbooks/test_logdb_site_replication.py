@@ -265,3 +265,48 @@ def test_status_says_whether_log_rows_arrive(tmp_path, clusters):
     assert flows['west-db']['publisher_newest']['site'] == 'site1'
     assert flows['west-db']['arrived_newest']['site'] == 'dc_east'
     assert not _rows(west, stray)
+
+
+GATE_PLAYBOOK = '''
+- name: The gate of a planned switch, as failover.yml runs it
+  hosts: west-db
+  gather_facts: false
+  module_defaults:
+    group/genesys_dr.framework.postgres:
+      login_host: "{{ genesys_host_address }}"
+      login_port: "{{ genesys_db_port }}"
+      login_user: "{{ genesys_db_admin_user }}"
+      login_password: "{{ genesys_db_admin_password }}"
+  tasks:
+    - name: Check the subscription and its lag
+      ansible.builtin.include_role:
+        name: genesys_dr.framework.replication
+        tasks_from: catch_up
+      vars:
+        replication_from_site: dc_east
+        replication_gate_only: true
+        replication_gate_accept_lag: true
+        replication_gate_publisher_lost_hint: " HINT: the way on."
+'''
+
+
+def test_the_gate_refuses_a_silent_publisher_whatever_lag_is_accepted(tmp_path, clusters):
+    """The main's database stops answering just before a planned switch: its lag cannot be measured,
+    and accepting a lag (failover_force_lag) does not let the run on. Nothing changes at the secondary."""
+    east, west = clusters['east'], clusters['west']
+    inventory = _inventory(tmp_path, clusters)
+    _converge(tmp_path, inventory)
+    subscription = 'genesys_cfgdb_from_dc_east'
+    before = west.sql('cfgdb', 'SELECT subenabled, subslotname FROM pg_subscription WHERE subname = %s', (subscription,))
+    assert before == [(True, subscription)]
+    east.stop()
+    try:
+        run = _playbook(tmp_path, inventory, GATE_PLAYBOOK, 'gate.yml')
+    finally:
+        east.start()
+    text = ' '.join(run.stdout.split())
+    assert run.returncode != 0, run.stdout[-3000:]
+    assert ('the DB host of dc_east (%s:%d) did not answer: how far subscription %s on west-db is behind it cannot be '
+            'measured. Nothing was changed. HINT: the way on.' % (pgcluster.HOST, east.port, subscription)) in text, text[-3000:]
+    assert 'accepted on request' not in text
+    assert west.sql('cfgdb', 'SELECT subenabled, subslotname FROM pg_subscription WHERE subname = %s', (subscription,)) == before
