@@ -43,17 +43,20 @@ GROUP = {'east': 'dc_east', 'west': 'dc_west'}
 LMS_INSERT = ('INSERT INTO log_event (origin_site, app, level, message, ts)'
               " VALUES (%s, 'lms_ut', 'Std', %s, now())")
 
-PLAYBOOK = '''
-- name: Converge replication, as normal.yml does
-  hosts: db_hosts
-  gather_facts: false
-  module_defaults:
-    group/genesys_dr.framework.postgres: &pg
+# Every play logs in to its own DB host, as the procedures' module_defaults do.
+PG_DEFAULTS = '''  module_defaults:
+    group/genesys_dr.framework.postgres:
       login_host: "{{ genesys_host_address }}"
       login_port: "{{ genesys_db_port }}"
       login_user: "{{ genesys_db_admin_user }}"
       login_password: "{{ genesys_db_admin_password }}"
-  tasks:
+'''
+
+PLAYBOOK = '''
+- name: Converge replication, as normal.yml does
+  hosts: db_hosts
+  gather_facts: false
+''' + PG_DEFAULTS + '''  tasks:
     - name: Converge replication
       ansible.builtin.include_role:
         name: genesys_dr.framework.replication
@@ -63,13 +66,7 @@ STATUS_PLAYBOOK = '''
 - name: Read the DB hosts, as status.yml does
   hosts: db_hosts
   gather_facts: false
-  module_defaults:
-    group/genesys_dr.framework.postgres:
-      login_host: "{{ genesys_host_address }}"
-      login_port: "{{ genesys_db_port }}"
-      login_user: "{{ genesys_db_admin_user }}"
-      login_password: "{{ genesys_db_admin_password }}"
-  tasks:
+''' + PG_DEFAULTS + '''  tasks:
     - name: Read this host
       ansible.builtin.include_role:
         name: genesys_dr.framework.status
@@ -271,13 +268,7 @@ GATE_PLAYBOOK = '''
 - name: The gate of a planned switch, as failover.yml runs it
   hosts: west-db
   gather_facts: false
-  module_defaults:
-    group/genesys_dr.framework.postgres:
-      login_host: "{{ genesys_host_address }}"
-      login_port: "{{ genesys_db_port }}"
-      login_user: "{{ genesys_db_admin_user }}"
-      login_password: "{{ genesys_db_admin_password }}"
-  tasks:
+''' + PG_DEFAULTS + '''  tasks:
     - name: Check the subscription and its lag
       ansible.builtin.include_role:
         name: genesys_dr.framework.replication
