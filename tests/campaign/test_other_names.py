@@ -66,5 +66,15 @@ def test_other_names_with_the_second_site_as_main(campaign, tmp_path):
     assert failover.rc == 0, failover.log
     checks.assert_failed_over(lab)
     status = campaign.run("status.yml", inventory=inventory)
-    assert status.rc == 0, status.log
+    # After a failover the deployment is not ready for another one: status ends failed, for exactly the
+    # two reasons that hold, named with this inventory's own hosts and sites.
+    assert status.rc == 2, status.log
+    with open(os.path.join(campaign.reports, "status.json")) as handle:
+        verdict = json.load(handle)
+    main_db = lab.one("db_hosts", lab.main_site)
+    assert verdict["problems"] == [
+        "DR state: FAILED_OVER (a failover needs NORMAL or REPROTECTED)",
+        "replication: %s cfgdb has no running subscription from the other DR site (%s%s stopped)" % (
+            main_db, checks.CFG_SUB, lab.secondary_site),
+    ], status.log
     record("other names, lab site2 as main: normal + planned failover", 2, 2)
