@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible_collections.genesys_dr.framework.plugins.filter.dr_filters import site_host
 
 READY_STATES = ('NORMAL', 'REPROTECTED')
 DR_STATES = ('ABSENT', 'NORMAL', 'FAILED_OVER', 'REPROTECTED', 'UNREADABLE')
@@ -61,10 +62,11 @@ class Readiness(object):
         return _vars(self.hostvars, host).get('genesys_site')
 
     def site_host(self, component, site):
-        for host in self.groups.get(component, []):
-            if self.host_site(host) == site:
-                return host
-        return None
+        """The inventory's one lookup (the site_host filter); None where it finds no host."""
+        try:
+            return site_host(self.groups, component, site)
+        except AnsibleFilterError:
+            return None
 
     # -- the DR state and the lock, read on the controller ---------------------------------
 

@@ -23,7 +23,8 @@ ADDRESS = {'e-db': '10.1.0.11', 'e-mgmt': '10.1.0.21', 'e-app': '10.1.0.31',
            'w-db': '10.2.0.11', 'w-mgmt': '10.2.0.21', 'w-app': '10.2.0.31', 'n-app': '10.3.0.31'}
 SITE = {'e': 'dc_east', 'w': 'dc_west', 'n': 'branch_north'}
 GROUPS = {'db_hosts': ['e-db', 'w-db'], 'management_hosts': ['e-mgmt', 'w-mgmt'],
-          'proxy_hosts': ['e-app', 'w-app', 'n-app']}
+          'proxy_hosts': ['e-app', 'w-app', 'n-app'],
+          'dc_east': ['e-db', 'e-mgmt', 'e-app'], 'dc_west': ['w-db', 'w-mgmt', 'w-app'], 'branch_north': ['n-app']}
 MASTERS = [('CS_P', 'master_cs'), ('CS_B', 'master_cs'), ('SCS_M', 'master_scs'), ('MS_SCS', 'scs_message_server')]
 SITE_APPS = [('Proxy_P', 'proxy'), ('Proxy_B', 'proxy'), ('SCS_Site', 'site_scs'), ('LMS', 'log_message_server')]
 MAX_LAG = 1000
