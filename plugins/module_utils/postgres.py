@@ -229,6 +229,16 @@ def build_conninfo(params, mask_password=False):
     return ' '.join(parts)
 
 
+def passfile_escape(password):
+    r"""The password as a .pgpass field: backslash and colon escaped."""
+    return password.replace('\\', '\\\\').replace(':', '\\:')
+
+
+def passfile_line(password):
+    """A .pgpass line matching every server, database and user."""
+    return '*:*:*:*:%s\n' % passfile_escape(password)
+
+
 def parse_conninfo(conninfo):
     """The keywords of a libpq connection string, as a dict of strings."""
     return dict(psycopg2.extensions.parse_dsn(conninfo))

@@ -148,18 +148,10 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     conn_params_from_module,
     connect,
     mask_secrets,
+    passfile_escape,
+    passfile_line,
     postgres_common_argument_spec,
 )
-
-
-def passfile_escape(password):
-    r"""The password as a .pgpass field: backslash and colon escaped."""
-    return password.replace('\\', '\\\\').replace(':', '\\:')
-
-
-def passfile_line(password):
-    """A .pgpass line matching every server, database and user."""
-    return '*:*:*:*:%s\n' % passfile_escape(password)
 
 
 def sha256_of(path):
