@@ -43,11 +43,15 @@ def inventory():
             planned = apps.plan(topo, host)[0]
             if planned:
                 hv["genesys_app_base"] = apps.app_base(host)
-                hv["genesys_apps"] = [{"name": a["name"], "component": a["component"], "role": a["role"],
-                                       "port": a["port"]} for a in planned]
+                hv["genesys_apps"] = [dict({"name": a["name"], "component": a["component"], "role": a["role"],
+                                            "port": a["port"]},
+                                           **({"drtest": {"name": a["drtest"]["name"], "port": a["drtest"]["port"]}}
+                                              if a.get("drtest") else {})) for a in planned]
             hostvars[host.name] = hv
     groups["all"] = {"children": ["genesys_sites", "shared_site", "db_hosts", "management_hosts", "proxy_hosts",
                                   "dns_servers"]}
+    # The database the DR test instances' configuration names (drtest.yml copies cfgdb into it).
+    groups["all"]["vars"] = {"genesys_drtest_database": apps.DRTEST_DB}
     groups["_meta"] = {"hostvars": hostvars}
     return groups
 

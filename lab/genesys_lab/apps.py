@@ -11,7 +11,17 @@ CS_PORT, CS_BACKUP_PORT = 2020, 2021
 SCS_MS_PORT, MASTER_SCS_PORT = 4900, 5000
 PROXY_PORT, PROXY_BACKUP_PORT = 2030, 2031
 LMS_PORT, SITE_SCS_PORT = 4910, 5001
+# The DR test instance of each master application (drtest.yml): an application directory of its
+# own (<AppName>_drtest, with its run.sh and configuration) beside the production one, on a test
+# port no proxy resolves, serving a copy of the Configuration Database (DRTEST_DB).
+DRTEST_OFFSET, DRTEST_DB, DRTEST_SUFFIX = 10000, "cfgdb_drtest", "_drtest"
 SIM_SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "genesys_sim")
+
+
+def instances(topo, host):
+    """Every application installed on a host: the planned ones and their DR test instances."""
+    planned = plan(topo, host)[0]
+    return planned + [a["drtest"] for a in planned if a.get("drtest")]
 
 
 def sim_path():
@@ -34,7 +44,7 @@ def plan(topo, host):
     if host.role == "mgmt":
         db = topo.sites[host.site_no].host("db")
         cs_db = {"host": db.address, "port": PG_PORT, "dbname": "cfgdb", "user": CS_ROLE, "password_key": "db_cs_password"}
-        return [
+        return _with_drtest(host, [
             dict(name="confserv_%s_primary" % site, kind="confserv", component="master_cs", role="primary",
                  port=CS_PORT, host_arg=host.address, port_arg=CS_PORT, db=cs_db,
                  sections={"confserv": {"role": "primary", "peer_port": CS_BACKUP_PORT}}),
@@ -47,7 +57,7 @@ def plan(topo, host):
             dict(name="scs_master_%s" % site, kind="scs", component="master_scs", role="primary",
                  port=MASTER_SCS_PORT, host_arg=master, port_arg=CS_PORT,
                  sections={"scs": {"mode": "distributed", "message_server": "%s:%d" % (host.address, SCS_MS_PORT)}}),
-        ], lms
+        ]), lms
     ms_db = {"host": main_db.address, "port": PG_PORT, "dbname": "logdb", "user": MS_ROLE, "password_key": "db_ms_password"}
     proxy = {"backup_port": CS_BACKUP_PORT, "reconnect_interval": 10, "heartbeat_interval": 2, "heartbeat_timeout": 5}
     return [
@@ -64,6 +74,23 @@ def plan(topo, host):
     ], lms
 
 
+def _with_drtest(host, masters):
+    """Give each master application its DR test instance, as an operator prepares one: the same
+    program with another configuration - its own name and ports, the copy of the Configuration
+    Database, the test Configuration Server and Message Server, no log events to production."""
+    for app in masters:
+        sections = {k: dict(v) for k, v in app["sections"].items()}
+        if "confserv" in sections:
+            sections["confserv"]["peer_port"] += DRTEST_OFFSET
+        if "scs" in sections:
+            sections["scs"]["message_server"] = "%s:%d" % (host.address, SCS_MS_PORT + DRTEST_OFFSET)
+        app["drtest"] = dict(
+            app, name=app["name"] + DRTEST_SUFFIX, port=app["port"] + DRTEST_OFFSET, sections=sections,
+            host_arg=host.address, port_arg=app["port_arg"] + DRTEST_OFFSET if app["kind"] == "confserv" else CS_PORT + DRTEST_OFFSET,
+            db=dict(app["db"], dbname=DRTEST_DB) if app.get("db") else None, log_network=False)
+    return masters
+
+
 def _cfg(host, app, lms, secrets):
     lines = ["[app]", "site = %s" % host.site, "listen_host = %s" % host.address, "port = %d" % app["port"], ""]
     db = app.get("db")
@@ -74,7 +101,7 @@ def _cfg(host, app, lms, secrets):
         lines.append("[%s]" % section)
         lines += ["%s = %s" % (k, v) for k, v in values.items()]
         lines.append("")
-    if app["kind"] != "msgserver" or app["sections"]["messageserver"]["log_db"] != "true":
+    if app.get("log_network", True) and (app["kind"] != "msgserver" or app["sections"]["messageserver"]["log_db"] != "true"):
         lines += ["[log]", "network = %s" % lms, ""]
     return "\n".join(lines)
 
@@ -88,7 +115,7 @@ def install_sim():
 
 def install(topo, host, secrets):
     apps, lms = plan(topo, host)
-    for app in apps:
+    for app in instances(topo, host):
         d = os.path.join(app_base(host), app["name"])
         os.makedirs(os.path.join(d, "logs"), exist_ok=True)
         cfg = "%s.cfg" % app["name"]

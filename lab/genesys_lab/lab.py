@@ -251,7 +251,7 @@ def app(action, host_name, app_name):
     """Start/stop one simulated Genesys application through its own run.sh, on its host."""
     topo = load()
     host = topo.host(host_name)
-    names = [a["name"] for a in apps.plan(topo, host)[0]]
+    names = [a["name"] for a in apps.instances(topo, host)]
     if app_name not in names:
         raise LabError("%s runs no application %r (it runs: %s)" % (host_name, app_name, ", ".join(names) or "none"))
     pids = app_pids(host, app_name)

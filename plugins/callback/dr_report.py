@@ -327,7 +327,32 @@ class CallbackModule(CallbackBase):
             m['fencing'] = custom['genesys_dr_fencing']
         if 'genesys_dr_archive' in custom:
             m['archive'] = custom['genesys_dr_archive']
+        if isinstance(custom.get('genesys_dr_drtest'), dict):
+            m['drtest'] = custom['genesys_dr_drtest']
         return m
+
+    @staticmethod
+    def _drtest_lines(t):
+        """The DR test's verdict and every check, for the Markdown report."""
+        lsn = t.get('lsn_min') or '-'
+        if t.get('lsn_max') and t.get('lsn_max') != t.get('lsn_min'):
+            lsn = '%s..%s' % (lsn, t['lsn_max'])
+        lag = t.get('replication_lag_bytes') or {}
+        lines = ['', '## DR test', '',
+                 '- site %s: **%s**' % (t.get('site') or '-', 'ready to take over' if t.get('ready') else 'NOT READY'),
+                 '- copy `%s` of the Configuration Database at publisher LSN %s (%s bytes, %s s)' % (
+                     t.get('database') or '-', lsn, t.get('copy_bytes', '-'), t.get('copy_seconds', '-')),
+                 '- test master `%s` served after %s s (budget %s s)' % (
+                     t.get('test_master') or '-', t.get('time_to_ready_seconds'), t.get('time_to_ready_budget_seconds'))]
+        for name, seconds in sorted((t.get('started_seconds') or {}).items()):
+            lines.append('  - `%s` started in %s s' % (name, seconds))
+        lines += ['- canary write through the test master changed: %s' % (', '.join(t.get('canary_tables') or []) or 'nothing (not tried)'),
+                  '- cfgdb stream into the tested site: lag %s bytes before, %s after' % (lag.get('before', '-'), lag.get('after', '-')),
+                  '- production read back after the test: %s' % ('; '.join(t.get('production_changes') or []) or 'the same'),
+                  '- left running after the teardown: %s' % (', '.join(t.get('left_running') or []) or 'nothing')]
+        for problem in t.get('problems') or []:
+            lines.append('- problem: %s' % problem)
+        return lines
 
     @staticmethod
     def _markdown(r):
@@ -378,6 +403,8 @@ class CallbackModule(CallbackBase):
                     a.get('divergent_rows_summary') or 'none'))
         elif archive:
             lines.append('- archive of the divergent data: `%s`' % archive)
+        if isinstance(m.get('drtest'), dict):
+            lines += CallbackModule._drtest_lines(m['drtest'])
         if r.get('stopped'):
             lines += ['', '## Stopped', '', CallbackModule._stopped_text(r)]
         if r['failures']:

@@ -46,8 +46,9 @@ def _endpoint_address(endpoint):
 
 
 class Readiness(object):
-    def __init__(self, hostvars, groups, main_site, secondary_site, max_lag_bytes, master_components, cfgdb):
+    def __init__(self, hostvars, groups, main_site, secondary_site, max_lag_bytes, master_components, cfgdb, own_run=None):
         self.hostvars, self.groups = hostvars, groups
+        self.own_run = own_run
         self.main_site, self.secondary_site = main_site, secondary_site
         self.max_lag_bytes = int(max_lag_bytes)
         self.master_components = list(master_components)
@@ -83,7 +84,7 @@ class Readiness(object):
         self.facts.update(state=name, live_site=live_site, lock=lock)
         if name not in READY_STATES:
             self.problem('DR state: %s (a failover needs %s)' % (name, ' or '.join(READY_STATES)))
-        if lock:
+        if lock and not (self.own_run and lock.get('holder') == self.own_run):
             self.problem('DR lock: held by run %s (%s) for %s s: an operation is running or died; a failover would be '
                          'refused' % (lock.get('holder'), lock.get('operation'), lock.get('age_seconds')))
         return live_site
@@ -247,15 +248,52 @@ class Readiness(object):
 
 
 def dr_readiness(hostvars, groups, main_site, secondary_site, max_lag_bytes=67108864,
-                 master_components=('master_cs', 'master_scs', 'scs_message_server'), cfgdb='cfgdb'):
-    """Every reason the deployment is not ready for a failover, and the facts they were judged on."""
+                 master_components=('master_cs', 'master_scs', 'scs_message_server'), cfgdb='cfgdb', own_run=None):
+    """Every reason the deployment is not ready for a failover, and the facts they were judged on. A DR lock
+    held by own_run (the run that asks, holding it for its own work) is not one of them."""
     if not isinstance(groups, dict) or not main_site or not secondary_site:
         raise AnsibleFilterError('dr_readiness needs groups, main_site and secondary_site')
     try:
         max_lag = int(max_lag_bytes)
     except (TypeError, ValueError):
         raise AnsibleFilterError('dr_readiness: max_lag_bytes must be a number of bytes, got %r' % (max_lag_bytes,))
-    return Readiness(hostvars, groups, main_site, secondary_site, max_lag, master_components, cfgdb).judge()
+    return Readiness(hostvars, groups, main_site, secondary_site, max_lag, master_components, cfgdb,
+                     own_run=own_run or None).judge()
+
+
+# What production looks like in a reading, without what moves on its own (lags, log flow, the lock):
+# (kind, the fact's key fields, its value fields).
+PRODUCTION = (
+    ('dns', ('server',), ('value',)),
+    ('subscriptions', ('host', 'database', 'name'), ('status',)),
+    ('access', ('host', 'database', 'role'), ('access',)),
+    ('applications', ('host', 'name'), ('up',)),
+    ('proxies', ('host', 'name'), ('connected', 'master')),
+)
+
+
+def _production(readiness):
+    seen = {('DR state', ''): (readiness.get('state'), readiness.get('live_site'))}
+    for kind, keys, values in PRODUCTION:
+        for fact in readiness.get(kind) or []:
+            seen[(kind, ' '.join('%s' % fact.get(k) for k in keys))] = tuple(fact.get(v) for v in values)
+    return seen
+
+
+def _shown(value):
+    return '/'.join('%s' % v for v in value) if value is not None else 'not read'
+
+
+def dr_unchanged(before, after):
+    """The differences in production between two dr_readiness results: the DR state and live site, each DNS
+    server's answer, each subscription's status, each client role's access, each application up or not, each
+    proxy's connection and master; one line each, empty when production reads back the same."""
+    for name, value in (('before', before), ('after', after)):
+        if not isinstance(value, dict) or 'ready' not in value:
+            raise AnsibleFilterError('dr_unchanged takes two results of dr_readiness (%s is not one)' % name)
+    first, second = _production(before), _production(after)
+    return ['%s %s: %s before, %s after' % (kind, key, _shown(first.get((kind, key))), _shown(second.get((kind, key))))
+            for kind, key in sorted(set(first) | set(second)) if first.get((kind, key)) != second.get((kind, key))]
 
 
 # -- Prometheus text format (node_exporter textfile collector) ------------------------------
@@ -335,4 +373,4 @@ def dr_metrics(readiness, timestamp=None):
 
 class FilterModule(object):
     def filters(self):
-        return {'dr_readiness': dr_readiness, 'dr_metrics': dr_metrics}
+        return {'dr_readiness': dr_readiness, 'dr_metrics': dr_metrics, 'dr_unchanged': dr_unchanged}

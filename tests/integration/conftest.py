@@ -139,7 +139,7 @@ class Lab:
 
     def stop_all_apps(self):
         for host in self.topo.hosts():
-            for app in lab_apps.plan(self.topo, host)[0]:
+            for app in lab_apps.instances(self.topo, host):
                 if self.app_pids(host, app["name"]):
                     self.stop_app(host, app["name"], sig=9)
 

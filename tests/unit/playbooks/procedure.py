@@ -12,7 +12,7 @@ import os
 import yaml
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PROCEDURES = ['normal.yml', 'failover.yml', 'reprotect.yml', 'failback.yml']
+PROCEDURES = ['normal.yml', 'failover.yml', 'reprotect.yml', 'failback.yml', 'drtest.yml']
 
 
 def plays(playbook):

@@ -522,3 +522,58 @@ def test_the_report_says_what_ran_the_tasks(tmp_path, monkeypatch, mitogen, runn
     report, markdown = _read(reports, 'failover-20261126_runner')
     assert report['task_runner'] == runner
     assert ('tasks run through Mitogen' in markdown) == (runner == 'mitogen')
+
+
+DRTEST = '''
+- name: A DR test publishes its result
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Publish the run
+      ansible.builtin.set_stats:
+        data: {genesys_dr_report: {operation: drtest, mode: drtest, run_id: drtest-20261127T120000Z-0000abcd, check_mode: false}}
+    - name: Publish the result
+      ansible.builtin.set_stats:
+        data:
+          genesys_dr_drtest:
+            ready: %(ready)s
+            site: dc_west
+            database: cfgdb_drtest
+            lsn_min: 0/3000060
+            lsn_max: 0/3000148
+            copy_bytes: 7861043
+            copy_seconds: 1.83
+            test_master: CS_P_drtest
+            time_to_ready_seconds: 2.41
+            time_to_ready_budget_seconds: 15
+            started_seconds: {MS_drtest: 0.61, SCS_drtest: 0.7, CS_P_drtest: 1.1, CS_B_drtest: 0.9}
+            canary_tables: [public.cfg_person]
+            replication_lag_bytes: {before: 0, after: 312}
+            production_changes: %(changes)s
+            left_running: []
+            problems: %(problems)s
+'''
+
+
+@pytest.mark.parametrize('ready', [True, False])
+def test_a_dr_test_report_gives_the_verdict_and_every_check(tmp_path, ready):
+    change = 'DNS ns-w: 10.1.0.21 before, not read after'
+    proc, reports = _run(tmp_path, DRTEST % dict(ready=ready, changes=[] if ready else [change],
+                                                 problems=[] if ready else ['production changed: ' + change]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report, markdown = _read(reports, 'drtest-20261127T120000Z-0000abcd')
+    assert report['operation'] == 'drtest' and report['measures']['drtest']['ready'] is ready
+    section = markdown[markdown.index('## DR test'):]
+    assert ('- site dc_west: **%s**' % ('ready to take over' if ready else 'NOT READY')) in section
+    assert '- copy `cfgdb_drtest` of the Configuration Database at publisher LSN 0/3000060..0/3000148 (7861043 bytes, 1.83 s)' in section
+    assert '- test master `CS_P_drtest` served after 2.41 s (budget 15 s)' in section
+    assert '  - `SCS_drtest` started in 0.7 s' in section
+    assert '- canary write through the test master changed: public.cfg_person' in section
+    assert '- cfgdb stream into the tested site: lag 0 bytes before, 312 after' in section
+    if ready:
+        assert '- production read back after the test: the same' in section and '- problem:' not in section
+    else:
+        assert '- production read back after the test: %s' % change in section
+        assert '- problem: production changed: %s' % change in section
+    # No RTO line: a DR test measures the test master's time to ready, not a switch.
+    assert 'RTO' not in markdown

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.genesys_dr.framework.plugins.filter.readiness import dr_metrics, dr_readiness, FilterModule
+from ansible_collections.genesys_dr.framework.plugins.filter.readiness import dr_metrics, dr_readiness, dr_unchanged, FilterModule
 
 ADDRESS = {'e-db': '10.1.0.11', 'e-mgmt': '10.1.0.21', 'e-app': '10.1.0.31',
            'w-db': '10.2.0.11', 'w-mgmt': '10.2.0.21', 'w-app': '10.2.0.31', 'n-app': '10.3.0.31'}
@@ -273,8 +273,50 @@ def test_label_values_are_escaped():
     parse(text)
 
 
-def test_the_filter_module_exposes_both():
-    assert sorted(FilterModule().filters()) == ['dr_metrics', 'dr_readiness']
+def test_the_filter_module_exposes_its_filters():
+    assert sorted(FilterModule().filters()) == ['dr_metrics', 'dr_readiness', 'dr_unchanged']
+
+
+def test_the_lock_of_the_run_that_asks_is_not_a_problem_but_another_runs_is():
+    hostvars = deployment()
+    hostvars['localhost']['status_dr_state']['lock'] = {'holder': 'drtest-1', 'operation': 'drtest', 'age_seconds': 3}
+    mine = dr_readiness(hostvars, GROUPS, 'dc_east', 'dc_west', max_lag_bytes=MAX_LAG, own_run='drtest-1')
+    assert mine['ready'] is True and mine['lock']['holder'] == 'drtest-1'
+    other = dr_readiness(hostvars, GROUPS, 'dc_east', 'dc_west', max_lag_bytes=MAX_LAG, own_run='drtest-2')
+    assert [p for p in other['problems'] if p.startswith('DR lock: held by run drtest-1')] == other['problems']
+    assert len(other['problems']) == 1 and judge(hostvars)['problems'] == other['problems']
+
+
+def test_production_read_back_the_same_is_unchanged_whatever_moves_on_its_own():
+    before = judge(deployment())
+    moved = deployment()
+    moved['w-db']['replication_subscriptions_read']['results'][0]['subscriptions'][0]['lag_bytes'] = 999
+    moved['w-db']['replication_log_flow']['flow'] = 'idle'
+    moved['localhost']['status_dr_state']['lock'] = {'holder': 'drtest-1', 'operation': 'drtest', 'age_seconds': 9}
+    assert dr_unchanged(before, judge(moved)) == []
+
+
+@pytest.mark.parametrize('drift', ['failed over', 'cfgdb stream stopped', 'replica writable', 'dns server stale',
+                                   'dormant master running', 'proxy limited', 'proxy on old master'])
+def test_each_production_change_is_named(drift):
+    """Every drift status names that a DR test could cause is also a change between two readings."""
+    change, _expected = DRIFTS[drift]
+    after = deployment()
+    change(after)
+    changes = dr_unchanged(judge(deployment()), judge(after))
+    assert len(changes) == 1, changes
+    assert ' before, ' in changes[0] and changes[0].endswith(' after')
+
+
+def test_a_fact_read_only_once_is_a_change():
+    before = judge(deployment())
+    after = deployment()
+    after['w-app'] = {'genesys_site': 'dc_west', 'status_apps': {'unreachable': True, 'msg': 'unreachable'}}
+    changes = dr_unchanged(before, judge(after))
+    # the host's 4 applications and 2 proxies were read before, not after
+    assert len(changes) == 6 and all(c.endswith('not read after') for c in changes)
+    with pytest.raises(AnsibleFilterError, match='dr_unchanged'):
+        dr_unchanged(before, {'problems': []})
 
 
 def test_the_status_time_defaults_to_now():
