@@ -54,7 +54,8 @@ class Readiness(object):
         self.master_components = list(master_components)
         self.cfgdb = cfgdb
         self.problems = []
-        self.facts = dict(hosts=[], subscriptions=[], log_flows=[], access=[], dns=[], applications=[], proxies=[])
+        self.facts = dict(hosts=[], subscriptions=[], log_flows=[], access=[], dns=[], applications=[], proxies=[],
+                          drtests=[])
 
     def problem(self, text):
         self.problems.append(text)
@@ -224,7 +225,20 @@ class Readiness(object):
                 self.problem('DNS: %s answers %s, not the live master %s' % (
                     answer.get('server'), ', '.join(values) or 'nothing', live_address))
 
+    def drtests(self):
+        """When each site last passed a DR test, as drtest.yml records it (TXT strings 'site=S at=T run=R'). A fact
+        for the metrics, not a problem: how old a test may be is for the monitoring to decide."""
+        read = _result(_vars(self.hostvars, 'localhost'), 'status_drtest') or {}
+        answers = read.get('answers') or [{}]
+        for text in answers[0].get('value') or []:
+            fields = dict(part.split('=', 1) for part in ('%s' % text).split() if '=' in part)
+            try:
+                self.facts['drtests'].append(dict(site=fields['site'], at=int(fields['at']), run=fields.get('run')))
+            except (KeyError, ValueError):
+                continue
+
     def judge(self):
+        self.drtests()
         live_site = self.dr_state()
         live_mgmt = self.site_host('management_hosts', live_site)
         live_address = _vars(self.hostvars, live_mgmt).get('genesys_host_address') if live_mgmt else None
@@ -323,6 +337,7 @@ METRICS = [
     ('genesys_dr_application_expected_up', 'Whether the application should run (0: a dormant master).'),
     ('genesys_dr_proxy_connected', 'Whether a Configuration Server Proxy holds a master connection (0: limited mode).'),
     ('genesys_dr_proxy_on_live_master', 'Whether the proxy is connected to the live master.'),
+    ('genesys_dr_drtest_last_success_timestamp_seconds', 'When the site last passed a DR test, drtest.yml (Unix time).'),
     ('genesys_dr_status_timestamp_seconds', 'When status read the deployment (Unix time).'),
 ]
 
@@ -361,6 +376,8 @@ def dr_metrics(readiness, timestamp=None):
         labels = dict(host=proxy['host'], site=proxy['site'], proxy=proxy['name'])
         samples['genesys_dr_proxy_connected'].append((labels, proxy['connected']))
         samples['genesys_dr_proxy_on_live_master'].append((labels, proxy['on_live_master']))
+    for drtest in readiness.get('drtests', []):
+        samples['genesys_dr_drtest_last_success_timestamp_seconds'].append(({'site': drtest['site']}, drtest['at']))
     samples['genesys_dr_status_timestamp_seconds'].append(({}, int(time.time() if timestamp is None else timestamp)))
     lines = []
     for name, help_text in METRICS:

@@ -65,6 +65,7 @@ ANSIBLE_GLOBALS = {
 }
 CONDITIONAL_KEYS = {'when', 'that', 'failed_when', 'changed_when', 'until'}
 STATUS_PLAYBOOK = 'playbooks/status.yml'
+DRTEST_PLAYBOOK = 'playbooks/drtest.yml'
 READY_OPTION = 'status_require_ready'
 
 
@@ -490,8 +491,10 @@ def check_definitions(definitions, settings):
     if 'genesys_dr_report' not in artifact_keys() or 'genesys_dr_report' not in marker_reads:
         problems.append('the workflow_failed job does not read the genesys_dr_report artifact the procedures publish')
 
-    # Schedules: each runs a job template, on a rule AWX accepts; the readiness check runs daily.
-    daily_readiness = False
+    # Schedules: each runs a job template, on a rule AWX accepts; the readiness check runs daily, the DR test
+    # (drtest.yml) at least weekly.
+    daily_readiness = weekly_drtest = False
+    drtests = [t for t, template in templates.items() if template['playbook'] == DRTEST_PLAYBOOK]
     for schedule in definitions.get('genesys_awx_schedules') or []:
         name = render_name(schedule['name'], settings)
         template_name = render_name(schedule['unified_job_template'], settings)
@@ -506,8 +509,12 @@ def check_definitions(definitions, settings):
         problems += ['schedule %s: rrule %s: %s' % (name, rrule, problem) for problem in rrule_problems]
         if template_name in readiness and not rrule_problems and any(rule.get('FREQ') == 'DAILY' for rule in rules):
             daily_readiness = True
+        if template_name in drtests and not rrule_problems and any(rule.get('FREQ') in ('DAILY', 'WEEKLY') for rule in rules):
+            weekly_drtest = True
     if not daily_readiness:
         problems.append('no schedule runs the readiness check (the status template) daily')
+    if not weekly_drtest:
+        problems.append('no schedule runs the DR test (%s) at least weekly' % DRTEST_PLAYBOOK)
     return problems
 
 
@@ -643,6 +650,14 @@ def _no_schedule(d):
     del d['genesys_awx_schedules']
 
 
+def _drtest_schedule_monthly(d):
+    d['genesys_awx_schedules'][1]['rrule'] = 'DTSTART;TZID=UTC:20260104T040000 RRULE:FREQ=MONTHLY;INTERVAL=1'
+
+
+def _drtest_schedule_runs_status(d):
+    d['genesys_awx_schedules'][1]['unified_job_template'] = '{{ genesys_awx_prefix }} - status'
+
+
 @pytest.mark.parametrize('mutate, expected', [
     (_survey_typo, 'survey variable failover_moed is read by none of playbooks/failover.yml'),
     (_survey_of_another_playbook, 'survey variable failover_mode is read by none of playbooks/reprotect.yml'),
@@ -667,6 +682,8 @@ def _no_schedule(d):
     (_schedule_naive_start, 'DTSTART 20260101T060000 has no time zone'),
     (_schedule_rrule_setting_missing, "'genesys_awx_status_schedule_rule' is undefined"),
     (_no_schedule, 'no schedule runs the readiness check (the status template) daily'),
+    (_drtest_schedule_monthly, 'no schedule runs the DR test (playbooks/drtest.yml) at least weekly'),
+    (_drtest_schedule_runs_status, 'no schedule runs the DR test (playbooks/drtest.yml) at least weekly'),
 ])
 def test_a_broken_copy_is_caught(definitions, settings, mutate, expected):
     broken = copy.deepcopy(definitions)
@@ -711,20 +728,22 @@ def test_readiness_check_needs_the_role_default_true(definitions, settings, monk
     assert any('status_require_ready does not default to true in playbooks/status.yml' in p for p in problems), problems
 
 
-def test_schedule_runs_the_readiness_check_daily(definitions, settings):
+def test_schedule_runs_the_readiness_check_daily_and_the_dr_test_weekly(definitions, settings):
     templates = {render_name(t['name'], settings): t for t in definitions['genesys_awx_job_templates']}
-    schedules = definitions['genesys_awx_schedules']
-    assert len(schedules) == 1
-    schedule = schedules[0]
-    template = templates[render_name(schedule['unified_job_template'], settings)]
-    assert template['key'] == 'status' and template['playbook'] == STATUS_PLAYBOOK
-    rrule = render_name(schedule['rrule'], settings)
-    assert rrule == settings['genesys_awx_status_schedule_rrule']
-    zone, start, rules, problems = parse_rrule(rrule)
-    assert problems == []
-    assert zone == 'UTC' and start == datetime(2026, 1, 1, 6, 0, 0)
-    assert rules == [{'FREQ': 'DAILY', 'INTERVAL': '1'}]
-    assert render_name(schedule['enabled'], settings) == 'True'
+    schedules = {templates[render_name(s['unified_job_template'], settings)]['key']: s for s in definitions['genesys_awx_schedules']}
+    assert sorted(schedules) == ['drtest', 'status']
+    for key, playbook, setting, start, freq in (
+            ('status', STATUS_PLAYBOOK, 'genesys_awx_status_schedule', datetime(2026, 1, 1, 6, 0, 0), 'DAILY'),
+            ('drtest', DRTEST_PLAYBOOK, 'genesys_awx_drtest_schedule', datetime(2026, 1, 4, 4, 0, 0), 'WEEKLY')):
+        schedule = schedules[key]
+        assert _template(definitions, key)['playbook'] == playbook
+        rrule = render_name(schedule['rrule'], settings)
+        assert rrule == settings[setting + '_rrule']
+        zone, found_start, rules, problems = parse_rrule(rrule)
+        assert problems == []
+        assert zone == 'UTC' and found_start == start
+        assert rules == [{'FREQ': freq, 'INTERVAL': '1'}]
+        assert render_name(schedule['enabled'], settings) == 'True'
 
 
 @pytest.mark.parametrize('rrule, expected', [

@@ -265,6 +265,23 @@ def test_metrics_carry_the_same_facts():
     assert value(samples, 'genesys_dr_status_timestamp_seconds') == 1795000000
 
 
+def test_each_sites_last_passed_dr_test_is_a_metric_not_a_problem():
+    hostvars = deployment()
+    assert 'genesys_dr_drtest_last_success' not in dr_metrics(judge(hostvars), 0)
+    hostvars['localhost']['status_drtest'] = {'answers': [{'server': 'ns-hq', 'value': [
+        'site=dc_west at=1795000100 run=drtest-1', 'site=dc_east at=1794000000 run=drtest-0', 'garbage', 'site=x at=soon']}]}
+    result = judge(hostvars)
+    assert result['ready'] is True and result['problems'] == []
+    assert result['drtests'] == [dict(site='dc_west', at=1795000100, run='drtest-1'),
+                                 dict(site='dc_east', at=1794000000, run='drtest-0')]
+    samples = parse(dr_metrics(result, 0))
+    assert value(samples, 'genesys_dr_drtest_last_success_timestamp_seconds', site='dc_west') == 1795000100
+    assert value(samples, 'genesys_dr_drtest_last_success_timestamp_seconds', site='dc_east') == 1794000000
+    # The status play skips the read when the inventory names no record.
+    hostvars['localhost']['status_drtest'] = {'skipped': True}
+    assert judge(hostvars)['drtests'] == []
+
+
 def test_label_values_are_escaped():
     hostvars = deployment()
     hostvars['localhost']['status_dns']['answers'][0]['server'] = 'ns "quoted" \\ back\nslash'
