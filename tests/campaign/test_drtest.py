@@ -181,4 +181,3 @@ def test_a_dr_test_with_the_main_cut_off_part_way(campaign, normal_lab, at):
         lab.labctl("heal", lab.main_site)
     checks.assert_normal(lab)
     record("drtest with the main partitioned at %s" % at, 1, 1)
-
