@@ -448,6 +448,16 @@ class ActionModule(ActionBase):
                     (_port_ok(a['port']),
                      'port (%s) must be the port number it listens on, 1-65535' % _text(a['port'], 'not set')),
                 ]
+                test = app.get('drtest')
+                if isinstance(test, Mapping):
+                    checks += [
+                        (_is_str(test.get('name')) and re.match(self.o['patterns']['app_name'], test['name']) is not None,
+                         "drtest.name (%s) must be the test instance's directory name under genesys_app_base"
+                         % _text(test.get('name', UNDEFINED), 'not set')),
+                        (_port_ok(test.get('port', UNDEFINED)),
+                         'drtest.port (%s) must be the port number the test instance listens on, 1-65535'
+                         % _text(test.get('port', UNDEFINED), 'not set')),
+                    ]
                 problems = [msg for ok, msg in checks if not ok]
                 if problems:
                     lines.append('Inventory check failed for %s: genesys_apps entry %d (%s): %s. Nothing was changed.'
@@ -471,10 +481,12 @@ class ActionModule(ActionBase):
                     missing.append(entry.replace('/', ' '))
                 if most is not None and count > most:
                     surplus.append(entry.replace('/', ' '))
-            names = [a['name'] for a in apps]
-            ports = [int(a['port']) for a in apps]
+            # The DR test instances share the host's names and ports with the applications.
+            instances = apps + [a['drtest'] for a in apps if isinstance(a.get('drtest'), Mapping)]
+            names = [a['name'] for a in instances]
+            ports = [int(a['port']) for a in instances]
             twice_names = [n for n in _ordered(names) if names.count(n) > 1]
-            twice_ports = ['%d (%s)' % (port, ', '.join(a['name'] for a in apps if a['port'] in (port, str(port))))
+            twice_ports = ['%d (%s)' % (port, ', '.join(a['name'] for a in instances if a['port'] in (port, str(port))))
                            for port in _ordered(ports) if ports.count(port) > 1]
             kind_text = ' and '.join(kinds)
             checks = [

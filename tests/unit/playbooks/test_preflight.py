@@ -189,6 +189,22 @@ def _app_name_twice(inv):
     _app(inv, 'east-mgmt-01', 3)['name'] = _app(inv, 'east-mgmt-01', 2)['name']
 
 
+def _drtest_on_an_apps_port(inv):
+    _app(inv, 'west-mgmt-01', 0)['drtest']['port'] = _app(inv, 'west-mgmt-01', 1)['port']
+
+
+def _drtest_named_like_an_app(inv):
+    _app(inv, 'east-mgmt-01', 2)['drtest']['name'] = _app(inv, 'east-mgmt-01', 3)['name']
+
+
+def _drtest_without_port(inv):
+    del _app(inv, 'east-mgmt-01', 0)['drtest']['port']
+
+
+def _drtest_port_out_of_range(inv):
+    _app(inv, 'west-mgmt-01', 3)['drtest']['port'] = 70000
+
+
 def _app_base_relative(inv):
     _host(inv, 'west-app-01')['genesys_app_base'] = 'opt/genesys/gcti'
 
@@ -276,6 +292,15 @@ BROKEN = {
                              '7000 (CSProxy_East_P, CSProxy_East_B)', 'east-app-01', COMPONENTS),
     'two apps with one name': (_app_name_twice, [], 'genesys_apps lists an application name twice: SCS_Master_East',
                                'east-mgmt-01', COMPONENTS),
+    # The DR test instances (drtest.yml) share the host's names and ports.
+    'test instance on an application port': (_drtest_on_an_apps_port, [], 'genesys_apps gives one port to two '
+                                             'applications: 8889 (CfgServer_Master_West_B, CfgServer_Master_West_P_DRTest)',
+                                             'west-mgmt-01', COMPONENTS),
+    'test instance named like an application': (_drtest_named_like_an_app, [], 'genesys_apps lists an application '
+                                                'name twice: MsgServer_SCS_East', 'east-mgmt-01', COMPONENTS),
+    'test instance without port': (_drtest_without_port, [], 'missing required arguments: port found in '
+                                   'genesys_apps -> drtest', 'east-mgmt-01', HOST_TYPES),
+    'test instance port out of range': (_drtest_port_out_of_range, [], 'drtest.port (70000)', 'west-mgmt-01', APP),
     'app base not absolute': (_app_base_relative, [], 'genesys_app_base', 'west-app-01', APPLIST),
     'apps not a list': (_apps_not_a_list, [], "'genesys_apps' is of type str", 'west-app-01', HOST_TYPES),
     # The master set of each management host (issue 7 item 5).
