@@ -119,6 +119,11 @@ def test_a_dr_test_under_load_proves_the_secondary_and_leaves_production_as_it_w
     # The canary went into the copy, never into production.
     canary = "dr_canary_%s_drtest" % result["run_id"].replace("-", "_").replace(":", "_").replace(".", "_")
     assert result["canary_tables"], result
+    # Read through the test master: the canary back, the seed sample as the live master serves it (the clients
+    # write new objects, none of the seed).
+    samples = lab.hostvars[sec_mgmt]["genesys_drtest_sample_objects"]
+    assert result["reads"] == {"canary_read_back": True, "sample_identical": samples, "sample_changed_since": [],
+                               "problems": []}, result["reads"]
     for db_host in (main_db, sec_db):
         assert canary not in checks.person_names(lab, db_host)
     assert_never_two_masters(lab)
