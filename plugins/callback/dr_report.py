@@ -349,10 +349,12 @@ class CallbackModule(CallbackBase):
         reads = t.get('reads') if isinstance(t.get('reads'), dict) else None
         lines += ['- canary write through the test master changed: %s' % (', '.join(t.get('canary_tables') or []) or 'nothing (not tried)'),
                   '- read through the test master: %s' % (
-                      'canary %s; sample objects identical to the live master: %s; changed since the copy: %s' % (
+                      'canary %s; sample objects identical to the live master: %s; changed since the copy: %s; '
+                      'not served by the live master: %s' % (
                           'read back' if reads.get('canary_read_back') else 'not read',
                           ', '.join(reads.get('sample_identical') or []) or 'none',
-                          ', '.join(reads.get('sample_changed_since') or []) or 'none') if reads else 'not tried'),
+                          ', '.join(reads.get('sample_changed_since') or []) or 'none',
+                          ', '.join(reads.get('sample_not_compared') or []) or 'none') if reads else 'not tried'),
                   '- cfgdb stream into the tested site: lag %s bytes before, %s after' % (lag.get('before', '-'), lag.get('after', '-')),
                   '- production read back after the test: %s' % ('; '.join(t.get('production_changes') or []) or 'the same'),
                   '- left running after the teardown: %s' % (', '.join(t.get('left_running') or []) or 'nothing')]

@@ -548,7 +548,8 @@ DRTEST = '''
             time_to_ready_budget_seconds: 15
             started_seconds: {MS_drtest: 0.61, SCS_drtest: 0.7, CS_P_drtest: 1.1, CS_B_drtest: 0.9}
             canary_tables: [public.cfg_person]
-            reads: {canary_read_back: true, sample_identical: [person_00001, person_00002], sample_changed_since: [person_00003]}
+            reads: {canary_read_back: true, sample_identical: [person_00001, person_00002], sample_changed_since: [person_00003],
+                    sample_not_compared: []}
             replication_lag_bytes: {before: 0, after: 312}
             production_changes: %(changes)s
             left_running: []
@@ -571,7 +572,7 @@ def test_a_dr_test_report_gives_the_verdict_and_every_check(tmp_path, ready):
     assert '  - `SCS_drtest` started in 0.7 s' in section
     assert '- canary write through the test master changed: public.cfg_person' in section
     assert ('- read through the test master: canary read back; sample objects identical to the live master: '
-            'person_00001, person_00002; changed since the copy: person_00003') in section
+            'person_00001, person_00002; changed since the copy: person_00003; not served by the live master: none') in section
     assert '- cfgdb stream into the tested site: lag 0 bytes before, 312 after' in section
     if ready:
         assert '- production read back after the test: the same' in section and '- problem:' not in section
