@@ -250,4 +250,5 @@ def test_every_step_that_can_continue_an_attempt_is_told_whether_this_run_does()
                         '%s, "%s": %s/%s is not told whether the run continues (%s: %r)' % (
                             name, task.get('name'), role, entry, option, value))
                     checked.append((name, entry))
-    assert {name for name, _entry in checked} == set(PROCEDURES)
+    # drtest.yml changes no replication object: none of its steps has a resume option.
+    assert {name for name, _entry in checked} == set(PROCEDURES) - {'drtest.yml'}
