@@ -337,6 +337,8 @@ class CallbackModule(CallbackBase):
         lsn = t.get('lsn_min') or '-'
         if t.get('lsn_max') and t.get('lsn_max') != t.get('lsn_min'):
             lsn = '%s..%s' % (lsn, t['lsn_max'])
+        elif lsn == '0/0':
+            lsn = '0/0 (nothing applied since the subscription\'s initial copy)'
         lag = t.get('replication_lag_bytes') or {}
         lines = ['', '## DR test', '',
                  '- site %s: **%s**' % (t.get('site') or '-', 'ready to take over' if t.get('ready') else 'NOT READY'),

@@ -539,8 +539,8 @@ DRTEST = '''
             ready: %(ready)s
             site: dc_west
             database: cfgdb_drtest
-            lsn_min: 0/3000060
-            lsn_max: 0/3000148
+            lsn_min: %(lsn_min)s
+            lsn_max: %(lsn_max)s
             copy_bytes: 7861043
             copy_seconds: 1.83
             test_master: CS_P_drtest
@@ -557,17 +557,20 @@ DRTEST = '''
 '''
 
 
-@pytest.mark.parametrize('ready', [True, False])
-def test_a_dr_test_report_gives_the_verdict_and_every_check(tmp_path, ready):
+@pytest.mark.parametrize('ready, lsn_min, lsn_max, lsn_text', [
+    (True, '0/3000060', '0/3000148', '0/3000060..0/3000148'),
+    (False, '0/3000060', '0/3000148', '0/3000060..0/3000148'),
+    (True, '0/0', '0/0', "0/0 (nothing applied since the subscription's initial copy)")])
+def test_a_dr_test_report_gives_the_verdict_and_every_check(tmp_path, ready, lsn_min, lsn_max, lsn_text):
     change = 'DNS ns-w: 10.1.0.21 before, not read after'
-    proc, reports = _run(tmp_path, DRTEST % dict(ready=ready, changes=[] if ready else [change],
-                                                 problems=[] if ready else ['production changed: ' + change]))
+    proc, reports = _run(tmp_path, DRTEST % dict(ready=ready, changes=[] if ready else [change], lsn_min=lsn_min,
+                                                 lsn_max=lsn_max, problems=[] if ready else ['production changed: ' + change]))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report, markdown = _read(reports, 'drtest-20261127T120000Z-0000abcd')
     assert report['operation'] == 'drtest' and report['measures']['drtest']['ready'] is ready
     section = markdown[markdown.index('## DR test'):]
     assert ('- site dc_west: **%s**' % ('ready to take over' if ready else 'NOT READY')) in section
-    assert '- copy `cfgdb_drtest` of the Configuration Database at publisher LSN 0/3000060..0/3000148 (7861043 bytes, 1.83 s)' in section
+    assert '- copy `cfgdb_drtest` of the Configuration Database at publisher LSN %s (7861043 bytes, 1.83 s)' % lsn_text in section
     assert '- test master `CS_P_drtest` served after 2.41 s (budget 15 s)' in section
     assert '  - `SCS_drtest` started in 0.7 s' in section
     assert '- canary write through the test master changed: public.cfg_person' in section
