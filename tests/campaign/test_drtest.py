@@ -106,7 +106,8 @@ def test_a_dr_test_under_load_proves_the_secondary_and_leaves_production_as_it_w
     copy_name = lab.hostvars[sec_db]["genesys_drtest_database"]
     for name, port in test_instances(lab, sec_mgmt):
         assert [p for p in during["processes"] if "-app %s" % name in p], "%s did not run: %s" % (name, during["processes"])
-        assert [s for s in during["listening"] if s.split()[2].endswith(":%d" % port)], (name, port, during["listening"])
+        # ss -Htln: State Recv-Q Send-Q Local-Address:Port Peer-Address:Port
+        assert [s for s in during["listening"] if s.split()[3].endswith(":%d" % port)], (name, port, during["listening"])
     assert during["sessions"] and set(during["sessions"]) == {copy_name}, during["sessions"]
     # Afterwards production reads back the same, and nothing of the test is left.
     assert production(lab) == before
