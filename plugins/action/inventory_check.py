@@ -10,10 +10,13 @@ per-host, per-task cost of Ansible was almost all of the preflight's time, not t
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import glob
 import os
 import re
 import stat
 from collections.abc import Mapping
+
+import yaml
 
 from ansible.errors import AnsibleError, AnsibleUndefinedVariable
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -22,7 +25,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.genesys_dr.framework.plugins.plugin_utils.task_runner import runs_through_mitogen
 
 # The stages, in the order the checks stop at: a later stage reads values an earlier one vouched for.
-STAGES = ('unresolved_deployment', 'unresolved_host', 'deployment_types', 'host_types', 'deployment', 'tsig_key',
+STAGES = ('unresolved_deployment', 'unresolved_host', 'deployment_types', 'host_types', 'role_options', 'deployment', 'tsig_key',
           'tsig_algorithm', 'host', 'agree', 'applist', 'app', 'components')
 
 UNDEFINED = object()
@@ -51,6 +54,7 @@ ARGUMENT_SPEC = dict(
     required_components=dict(type='dict', required=True),
     host_components=dict(type='dict', required=True),
     fail_on_problems=dict(type='bool', default=True),
+    role_specs_dir=dict(type='path'),
 )
 
 
@@ -230,6 +234,49 @@ class ActionModule(ActionBase):
         for name in self.play_hosts:
             lines += self._host_failure(name, self._validate(self._host_of(name), self.o['host_vars']))
         return lines
+
+    def _role_specs(self):
+        """(role, entry point, options) of every role under role_specs_dir with meta/argument_specs.yml."""
+        specs = []
+        if not self.o['role_specs_dir']:
+            return specs
+        for path in sorted(glob.glob(os.path.join(self.o['role_specs_dir'], '*', 'meta', 'argument_specs.yml'))):
+            role = os.path.basename(os.path.dirname(os.path.dirname(path)))
+            try:
+                with open(path) as handle:
+                    entries = (yaml.safe_load(handle) or {}).get('argument_specs') or {}
+            except (OSError, yaml.YAMLError) as exc:
+                raise AnsibleError('cannot read the argument specification of role %s (%s): %s' % (role, path, exc))
+            for entry, data in sorted(entries.items()):
+                specs.append((role, entry, (data or {}).get('options') or {}))
+        return specs
+
+    def _role_options(self):
+        # The procedures import their roles without Ansible's own per-role argument check (a task round
+        # at every import, on the critical path of a failover): the role options an operator can set -
+        # in the inventory or as extra vars - are checked here instead, all at once and before anything
+        # changes. An option only the playbook sets, at its import of the role, is not in any host's
+        # variables; the role's defaults are checked against the same specifications by the unit tests.
+        found = {}
+        names = [n for n in self.play_hosts if n != 'localhost'] + ['localhost']
+        for role, entry, options in self._role_specs():
+            for name in names:
+                host = self._host_of(name)
+                provided = dict((o, host.get(o)) for o in options
+                                if o not in self.o['interface'] and o in host and host.get(o) is not UNDEFINED)
+                if not provided:
+                    continue
+                spec = dict((o, dict((k, v) for k, v in options[o].items() if k != 'required')) for o in provided)
+                for error in ArgumentSpecValidator(spec).validate(provided, validate_role_argument_spec=True).error_messages:
+                    hosts, entries = found.setdefault((role, error), ([], []))
+                    if name not in hosts:
+                        hosts.append(name)
+                    if entry not in entries:
+                        entries.append(entry)
+        # A value every host has (an extra var, group_vars/all) is named once, not once per host.
+        return ['Inventory check failed for %s: %s - an option of role %s (entry point %s). Nothing was changed.'
+                % ('every host' if len(hosts) == len(names) else ', '.join(hosts), error, role, ', '.join(entries))
+                for (role, error), (hosts, entries) in sorted(found.items())]
 
     def _deployment(self):
         v, p, groups = self.me.get, self.o['patterns'], self.groups

@@ -17,7 +17,8 @@ description:
     and looks at the TSIG key file on the controller. No host is contacted; call it with C(run_once).
   - The checks run in stages, in the order they depend on each other - values that refer to an undefined
     variable (a vault not loaded) for the deployment, then per host; the deployment-wide values, then the
-    host values against the types of the role's C(inventory) entry point; the deployment-wide values and
+    host values against the types of the role's C(inventory) entry point; the options of every role that
+    the hosts' variables set (O(role_specs_dir)); the deployment-wide values and
     the groups; the TSIG key file; each host's site and address (and, on a run through Mitogen, the
     Mitogen SSH keepalive of each host it logs into, see below); host and controller agreeing on the
     deployment-wide values; the applications of management and proxy hosts. The first stage with a
@@ -112,6 +113,16 @@ options:
     description: Per host kind (C(management), C(proxy)), the components a host of that kind may list.
     type: dict
     required: true
+  role_specs_dir:
+    description:
+      - A directory of roles (the collection's C(roles)). Every option of every entry point of their
+        C(meta/argument_specs.yml) that a host's variables set (the inventory, extra vars) is checked
+        against its type, before anything changes; an option of the inventory interface is left to
+        the stages above. The procedure playbooks import their roles with O(ansible.builtin.import_role#module:rolespec_validate=false)
+        and rely on this check instead of a validation task at every import.
+      - Omitted, the role options are not checked.
+    type: path
+    version_added: 0.3.0
   fail_on_problems:
     description:
       - Fail when a stage has a problem, with the stage's lines as the message. With V(false) the result
@@ -152,7 +163,7 @@ RETURN = r'''
 problems:
   description:
     - The failure lines of each stage that was evaluated, in order; the first stage with lines is the last key.
-    - Stages are V(unresolved_deployment), V(unresolved_host), V(deployment_types), V(host_types), V(deployment),
+    - Stages are V(unresolved_deployment), V(unresolved_host), V(deployment_types), V(host_types), V(role_options), V(deployment),
       V(tsig_key), V(tsig_algorithm), V(host), V(agree), V(applist), V(app), V(components).
   returned: always
   type: dict

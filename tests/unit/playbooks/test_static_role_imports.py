@@ -208,20 +208,17 @@ def test_the_gate_and_the_content_proof_cost_no_task_round_where_they_do_not_app
     assert 'NEXT STEP RAN' in proc.stdout
 
 
-def test_the_gate_checks_the_imported_role_arguments_and_gives_its_refusal_to_the_rescue(tmp_path):
-    # Extra vars outrank everything: the catch_up entry point's argument check must refuse it.
-    proc = run_failover_steps(tmp_path, 'planned', 'NORMAL', '-e', 'replication_max_lag_bytes=lots')
-    assert proc.returncode != 0 and 'NEXT STEP RAN' not in proc.stdout
+def test_no_step_pays_a_task_round_for_ansibles_per_import_argument_check(tmp_path):
+    """The procedures import their roles with rolespec_validate: false - the preflight checks every role option the
+    inventory or extra vars set, before anything changes (test_inventory_check) - so no step begins with Ansible's
+    "Validating arguments against arg spec" task. Before, a disaster failover paid 14 of them, about 1 s of its RTO."""
+    # The planned gate imports the replication role (its catch_up then fails here: this inventory has no database).
+    proc = run_failover_steps(tmp_path, 'planned', 'NORMAL')
     gate = failover_plays('Gate - ')[0]
     ran = tasks_run_in(proc.stdout, 'Gate - ')
-    # The end_play check, passed; then the role's argument check is the first task of the import.
     assert ran.pop(0) == gate['tasks'][0]['name']
-    assert ran[0] == "genesys_dr.framework.replication : Validating arguments against arg spec 'catch_up' - %s" % (
-        load(os.path.join(TOP, 'roles', 'replication', 'meta', 'argument_specs.yml'))['argument_specs']['catch_up']['short_description'])
-    # Nothing of catch_up ran after the refusal; the rescue (dr_control refuse) did.
-    assert not [task for task in ran[1:] if task.startswith('genesys_dr.framework.replication :')]
-    assert 'genesys_dr.framework.dr_control : Stop with the refusal' in ran
-    assert re.search(r"Validation of arguments failed:.*replication_max_lag_bytes", proc.stdout, re.S)
+    assert ran and ran[0].startswith('genesys_dr.framework.replication : '), ran
+    assert [t for t in re.findall(r'^TASK \[(.*?)\]', proc.stdout, re.M) if 'Validating arguments against arg spec' in t] == []
 
 
 def resume_option(role, entry):

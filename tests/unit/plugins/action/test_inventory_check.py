@@ -213,7 +213,7 @@ def test_a_passing_inventory_returns_site_groups_and_dr_roles(tmp_path):
         'east-cfgdb-01': 'dr_main', 'east-mgmt-01': 'dr_main', 'east-app-01': 'dr_main', 'east-ns-01': 'dr_main',
         'west-cfgdb-01': 'dr_secondary', 'west-mgmt-01': 'dr_secondary', 'west-app-01': 'dr_secondary',
         'west-ns-01': 'dr_secondary', 'north-app-01': 'dr_other', 'north-ns-01': 'dr_other', 'hq-ns-01': 'dr_other'}
-    assert all(lines == [] for lines in result['problems'].values()) and len(result['problems']) == 12
+    assert all(lines == [] for lines in result['problems'].values()) and len(result['problems']) == 13
     assert PASSWORD not in json.dumps(result)
 
 
@@ -235,3 +235,55 @@ def test_a_key_file_that_is_a_symbolic_link_is_not_a_regular_file(tmp_path):
         'Inventory check failed for the deployment (group_vars/all, as read for %s): genesys_tsig_key_file %s is '
         'not a regular file on the controller; the DNS switch signs its updates with it. Nothing was changed.'
         % (failures[0][0], link)), failures
+
+
+def _bad_role_option_on_one_host(hosts, _deployment):
+    _host(hosts, 'west-cfgdb-01')['replication_max_lag_bytes'] = 'a lot'
+
+
+def test_a_role_option_of_the_wrong_type_stops_a_procedure_in_its_preflight(tmp_path):
+    """The procedures import their roles without Ansible's per-import argument check: an option an operator
+    set (extra vars, the inventory) is checked against the role's specification by the preflight, before the
+    run contacts any host - not at the step that uses it, after earlier steps changed things."""
+    for case, edit, extra, subject, option, value in (
+            ('extra-var', None, ['-e', 'replication_catchup_timeout=soon', '-e', 'failover_mode=planned'], 'every host',
+             'replication_catchup_timeout', 'soon'),
+            ('host-var', _bad_role_option_on_one_host, ['-e', 'failover_mode=planned'], 'west-cfgdb-01',
+             'replication_max_lag_bytes', 'a lot')):
+        directory = tmp_path / case
+        directory.mkdir()
+        proc = _run(directory, _inventory(directory, edit), os.path.join(TOP, 'playbooks', 'failover.yml'),
+                    _tsig_key(directory), extra)
+        assert proc.returncode != 0, proc.stdout
+        failures = _failures(proc.stdout)
+        assert len(failures) == 1, failures
+        assert failures[0][1].split('\n') == [
+            'Fail on role options, set in the inventory or as extra vars, of the wrong type:',
+            'Inventory check failed for %s: argument \'%s\' is of type str and we were unable to convert to int: '
+            '"\'%s\'" cannot be converted to an int - an option of role replication (entry point catch_up, main). '
+            'Nothing was changed.' % (subject, option, value)], failures
+        # Stopped in the preflight: no later play began (no host was contacted).
+        assert 'PLAY [Reach the main site' not in proc.stdout and 'PLAY [Prove SSH' not in proc.stdout, proc.stdout
+
+
+def test_role_options_of_the_right_type_pass(tmp_path):
+    _proc, result = _action(tmp_path, args='role_specs_dir: %s' % os.path.dirname(ROLE))
+    assert result['failed_stage'] is None and result['problems']['role_options'] == [], result
+
+
+def test_every_procedure_import_skips_the_per_import_check_the_preflight_replaces():
+    """A procedure that imported a role with Ansible's own check again would pay its task round at that step."""
+    checked = 0
+    for directory in ('playbooks', os.path.join('playbooks', 'frame')):
+        for name in sorted(os.listdir(os.path.join(TOP, directory))):
+            # status.yml runs no preflight (it keeps Ansible's check); playbooks/preflight.yml only imports the frame.
+            if not name.endswith('.yml') or (directory == 'playbooks' and name in ('status.yml', 'preflight.yml')):
+                continue
+            with open(os.path.join(TOP, directory, name)) as f:
+                text = f.read()
+            imports = re.findall(r'ansible\.builtin\.import_role:\n((?:\s+(?:name|tasks_from|rolespec_validate): .*\n)+)', text)
+            assert imports or directory.endswith('frame') or 'import_playbook' in text, name
+            for body in imports:
+                assert 'rolespec_validate: false' in body, (name, body)
+                checked += 1
+    assert checked >= 60, checked
