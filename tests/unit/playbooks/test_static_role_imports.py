@@ -211,7 +211,7 @@ def test_the_gate_and_the_content_proof_cost_no_task_round_where_they_do_not_app
 def test_no_step_pays_a_task_round_for_ansibles_per_import_argument_check(tmp_path):
     """The procedures import their roles with rolespec_validate: false - the preflight checks every role option the
     inventory or extra vars set, before anything changes (test_inventory_check) - so no step begins with Ansible's
-    "Validating arguments against arg spec" task. Before, a disaster failover paid 14 of them, about 1 s of its RTO."""
+    "Validating arguments against arg spec" task. Before, a disaster failover paid 14 of them, 1.0 s together."""
     # The planned gate imports the replication role (its catch_up then fails here: this inventory has no database).
     proc = run_failover_steps(tmp_path, 'planned', 'NORMAL')
     gate = failover_plays('Gate - ')[0]
