@@ -52,9 +52,9 @@ PLAYBOOK = '''
 '''
 
 
-def start_runs(tmp_path, bind_zone, unique, count):
+def start_runs(tmp_path, bind_zone, unique, count, playbook_text=PLAYBOOK):
     playbook = tmp_path / 'begin.yml'
-    playbook.write_text(PLAYBOOK)
+    playbook.write_text(playbook_text)
     args = bind_zone.connection_args()
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(TOP, 'ansible.cfg'), PATH=BIN + os.pathsep + os.environ.get('PATH', ''),
                ANSIBLE_NOCOLOR='1', GENESYS_DR_REPORT_DIR=str(tmp_path / 'reports'), T_STATE='_dr-state.' + unique, T_LOCK='_dr-lock.' + unique,
@@ -91,3 +91,17 @@ def test_run_ids_are_unique_within_one_second(tmp_path, bind_zone, unique):
     reports = sorted(os.listdir(str(tmp_path / 'reports')))
     ids = [name[:-len('.json')] for name in reports if name.endswith('.json')]
     assert len(ids) == 3 and all(re.match(r'^failover-\d{8}T\d{6}Z-[0-9a-f]{8}$', i) for i in ids), reports
+
+
+def test_a_state_that_does_not_allow_the_operation_stops_it_and_releases_the_lock(tmp_path, bind_zone, unique):
+    """The DR state gate, read with the lock: a never-initialised state (ABSENT) does not allow an
+    operation that starts only from NORMAL. The run stops before its first step, says why, and
+    the lock it took is gone from DNS afterwards (read back with dig)."""
+    only_from_normal = PLAYBOOK.replace('dr_control_start_states: [ABSENT]', 'dr_control_start_states: [NORMAL]')
+    assert only_from_normal != PLAYBOOK
+    [(rc, out)] = start_runs(tmp_path, bind_zone, unique, 1, only_from_normal)
+    assert rc != 0, out
+    assert 'PROCEEDED' not in out, out
+    assert ('DR state is ABSENT (live site unknown, set by run ?); failover starts only from NORMAL. Look with status.yml. '
+            'Nothing was changed; the lock is released.') in re.sub(r'\s+', ' ', out), out
+    assert bind_zone.dig('_dr-lock.' + unique, 'TXT') == [], 'the refused run left its lock'
