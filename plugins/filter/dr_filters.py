@@ -7,6 +7,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleFilterError
 
 
@@ -76,6 +78,60 @@ def unreachable_hosts(hosts, hostvars, result_name):
     return missing
 
 
+# Set or registered by the first task of the fencing's stop_masters.yml and revoke_access.yml,
+# whether it ran or was skipped: the fencing step began on that host.
+FENCING_BEGUN_MARKERS = ('fencing_unlisted', 'fencing_access_begun')
+# What the fencing tasks register: one of them marked unreachable says the host left the run
+# because it could not be reached.
+FENCING_RESULT_NAMES = ('fencing_unlisted', 'applications_results', 'fencing_leftovers', 'db_access_result')
+
+
+def _unique(items):
+    seen = set()
+    return [item for item in items if not (item in seen or seen.add(item))]
+
+
+def fencing_verdict(hostvars, groups, site, silent_hosts=None, allow_unreachable=False):
+    """Whether every management and DB host of `site` was fenced, from what the fencing steps
+    recorded (fencing_masters, fencing_access: 'done' or why not) and registered. Which hosts pass
+    is decided by unfenced and not_reached alone; the kind of each unfenced host only words the
+    problems: a host that could not be reached is never called "reachable, but failed"."""
+    if site not in groups:
+        raise AnsibleFilterError('fencing_verdict: no group %s in the inventory' % site)
+    silent_hosts = set(silent_hosts or [])
+    management, databases = set(groups.get('management_hosts', [])), set(groups.get('db_hosts', []))
+    silent = [host for host in groups[site] if host in silent_hosts]
+    hosts = [host for host in _unique(groups[site]) if host in management | databases and host not in silent]
+
+    undefined = object()
+
+    def recorded(host, name):
+        host_vars = hostvars[host]
+        return host_vars[name] if name in host_vars else undefined
+
+    kinds = (('fencing_masters', management), ('fencing_access', databases))
+    unfenced = [host for name, group in kinds for host in hosts if host in group and recorded(host, name) is undefined]
+    not_reached = [host for name, _group in kinds for host in hosts
+                   if recorded(host, name) is not undefined and recorded(host, name) != 'done'] + silent
+    unreachable, never_ran = [], []
+    for host in _unique(unfenced):
+        results = [recorded(host, name) for name in FENCING_RESULT_NAMES]
+        if any(isinstance(result, Mapping) and result.get('unreachable') for result in results):
+            unreachable.append(host)
+        elif not any(name in hostvars[host] for name in FENCING_BEGUN_MARKERS):
+            never_ran.append(host)
+    failed = [host for host in _unique(unfenced) if host not in unreachable + never_ran]
+    problems = []
+    if unreachable or (not_reached and not allow_unreachable):
+        problems.append('unreachable: ' + ', '.join(sorted(set(unreachable + ([] if allow_unreachable else not_reached)))))
+    if failed:
+        problems.append('could not fence (reachable, but failed): ' + ', '.join(failed))
+    if never_ran:
+        problems.append('the fencing step never ran there (the host had left the run before it): ' + ', '.join(never_ran))
+    return {'fenced': not unfenced and (allow_unreachable or not not_reached), 'unfenced': unfenced,
+            'not_reached': sorted(set(not_reached)), 'problems': problems}
+
+
 def row_divergence(here, there):
     """Rows fingerprinted as 'table|md5(row)' that exist in `here` but not in `there`, counted
     per table: {table: count}, only tables with such rows."""
@@ -92,4 +148,5 @@ def row_divergence(here, there):
 class FilterModule(object):
     def filters(self):
         return {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers, 'site_host': site_host,
-                'peer_site': peer_site, 'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}
+                'peer_site': peer_site, 'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence,
+                'fencing_verdict': fencing_verdict}

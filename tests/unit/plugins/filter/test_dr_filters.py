@@ -17,7 +17,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.genesys_dr.framework.plugins.filter import dr_filters
 from ansible_collections.genesys_dr.framework.plugins.filter.dr_filters import (
-    dns_verify_servers, in_sequence, peer_site, row_divergence, site_host, unreachable_hosts)
+    dns_verify_servers, fencing_verdict, in_sequence, peer_site, row_divergence, site_host, unreachable_hosts)
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 
@@ -163,6 +163,65 @@ def test_unreachable_hosts_counts_a_non_result_as_not_reached():
     assert unreachable_hosts(['a', 'b'], {'a': {'probe': 'pong'}, 'b': None}, 'probe') == ['a', 'b']
 
 
+# fencing_verdict ---------------------------------------------------------------------------
+
+FENCE_GROUPS = {'management_hosts': ['e-mgmt', 'e-mgmt-2', 'w-mgmt'], 'db_hosts': ['e-db', 'w-db'],
+                'proxy_hosts': ['e-proxy'], 'east': ['e-mgmt', 'e-db', 'e-proxy', 'e-mgmt-2'], 'west': ['w-mgmt', 'w-db']}
+
+
+def fenced_hostvars(**changes):
+    """Hostvars after both fencing steps ran everywhere at east; a change replaces a host's vars."""
+    hostvars = {'e-mgmt': {'fencing_unlisted': {'changed': False}, 'fencing_masters': 'done'},
+                'e-mgmt-2': {'fencing_unlisted': {'changed': False}, 'fencing_masters': 'done'},
+                'e-db': {'fencing_access_begun': True, 'fencing_access': 'done'},
+                'e-proxy': {}, 'w-mgmt': {}, 'w-db': {}}
+    hostvars.update(changes)
+    return hostvars
+
+
+def test_fencing_verdict_fenced_when_every_host_recorded_done():
+    verdict = fencing_verdict(fenced_hostvars(), FENCE_GROUPS, 'east')
+    assert verdict == {'fenced': True, 'unfenced': [], 'not_reached': [], 'problems': []}
+
+
+def test_fencing_verdict_names_each_unfenced_host_by_its_kind():
+    hostvars = fenced_hostvars(**{
+        # its fencing result says it could not be reached
+        'e-mgmt': {'fencing_unlisted': {'unreachable': True, 'msg': 'ssh: timed out'}},
+        # reachable, the step began, no record: it failed there
+        'e-mgmt-2': {'fencing_unlisted': {'changed': False}, 'applications_results': {'failed': True}},
+        # the step never began there
+        'e-db': {}})
+    verdict = fencing_verdict(hostvars, FENCE_GROUPS, 'east', [], True)
+    assert not verdict['fenced']
+    assert verdict['unfenced'] == ['e-mgmt', 'e-mgmt-2', 'e-db']
+    assert verdict['problems'] == [
+        'unreachable: e-mgmt',
+        'could not fence (reachable, but failed): e-mgmt-2',
+        'the fencing step never ran there (the host had left the run before it): e-db']
+
+
+def test_fencing_verdict_a_host_not_reached_passes_only_when_allowed():
+    hostvars = fenced_hostvars(**{'e-db': {'fencing_access_begun': True, 'fencing_access': 'not done: host not reached'}})
+    refused = fencing_verdict(hostvars, FENCE_GROUPS, 'east', ['e-mgmt-2'], False)
+    assert refused['fenced'] is False and refused['unfenced'] == []
+    assert refused['not_reached'] == ['e-db', 'e-mgmt-2']
+    assert refused['problems'] == ['unreachable: e-db, e-mgmt-2']
+    allowed = fencing_verdict(hostvars, FENCE_GROUPS, 'east', ['e-mgmt-2'], True)
+    assert allowed == {'fenced': True, 'unfenced': [], 'not_reached': ['e-db', 'e-mgmt-2'], 'problems': []}
+
+
+def test_fencing_verdict_a_silent_host_needs_no_record_and_other_sites_are_not_read():
+    hostvars = fenced_hostvars(**{'e-mgmt-2': {}, 'w-mgmt': {'fencing_masters': 'failed'}})
+    verdict = fencing_verdict(hostvars, FENCE_GROUPS, 'east', ['e-mgmt-2', 'w-mgmt'], True)
+    assert verdict == {'fenced': True, 'unfenced': [], 'not_reached': ['e-mgmt-2'], 'problems': []}
+
+
+def test_fencing_verdict_refuses_an_unknown_site():
+    with pytest.raises(AnsibleFilterError, match='no group north'):
+        fencing_verdict(fenced_hostvars(), FENCE_GROUPS, 'north')
+
+
 # row_divergence ---------------------------------------------------------------------------
 
 def test_row_divergence_counts_rows_only_here_per_table():
@@ -193,10 +252,11 @@ def test_row_divergence_splits_at_the_last_bar():
 
 # the plugin as Ansible loads it ------------------------------------------------------------
 
-def test_filter_module_exposes_the_six_filters():
+def test_filter_module_exposes_the_seven_filters():
     filters = dr_filters.FilterModule().filters()
     assert filters == {'in_sequence': in_sequence, 'dns_verify_servers': dns_verify_servers, 'site_host': site_host,
-                       'peer_site': peer_site, 'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence}
+                       'peer_site': peer_site, 'unreachable_hosts': unreachable_hosts, 'row_divergence': row_divergence,
+                       'fencing_verdict': fencing_verdict}
 
 
 def test_filters_by_fqcn_in_real_templating(tmp_path):
