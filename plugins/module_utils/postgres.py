@@ -12,7 +12,10 @@ connect() and runs statements with exec_sql(), which records what changes the da
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
+import os
 import re
+import tempfile
 import traceback
 
 PSYCOPG2_IMPORT_ERROR = None
@@ -29,7 +32,7 @@ except ImportError:
     PSYCOPG2_IMPORT_ERROR = traceback.format_exc()
 
 from ansible.module_utils.basic import missing_required_lib
-from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
 MASK = '********'
@@ -237,6 +240,24 @@ def passfile_escape(password):
 def passfile_line(password):
     """A .pgpass line matching every server, database and user."""
     return '*:*:*:*:%s\n' % passfile_escape(password)
+
+
+@contextlib.contextmanager
+def password_file(password, directory):
+    """The environment a libpq program (pg_dump, pg_restore) needs to log in with `password`, which
+    is then on no command line and in no environment: {'PGPASSFILE': path} of a file in `directory`,
+    created 0600 (mkstemp) and removed when the block ends, whatever happens in it. Without a
+    password: {} and no file (the program logs in as libpq does by default)."""
+    if not password:
+        yield {}
+        return
+    fd, path = tempfile.mkstemp(prefix='pgpass-', dir=directory)
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(to_bytes(passfile_line(password)))
+        yield {'PGPASSFILE': path}
+    finally:
+        os.unlink(path)
 
 
 def parse_conninfo(conninfo):

@@ -139,17 +139,16 @@ command:
 import hashlib
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
 from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres import (
     build_conninfo,
     conn_params_from_module,
     connect,
     mask_secrets,
     passfile_escape,
-    passfile_line,
+    password_file,
     postgres_common_argument_spec,
 )
 
@@ -198,18 +197,8 @@ class DumpArchive(object):
             os.unlink(self.partial)
         # pg_dump truncates the file it is given and keeps its mode: create it 0600 first.
         os.close(os.open(self.partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        environ = {}
-        passfile = None
-        try:
-            if self.password:
-                fd, passfile = tempfile.mkstemp(prefix='pgpass-', dir=self.module.tmpdir)
-                with os.fdopen(fd, 'wb') as handle:
-                    handle.write(to_bytes(passfile_line(self.password)))
-                environ['PGPASSFILE'] = passfile
+        with password_file(self.password, self.module.tmpdir) as environ:
             rc, out, err = self.module.run_command(self.command, environ_update=environ)
-        finally:
-            if passfile:
-                os.unlink(passfile)
         if rc != 0:
             os.unlink(self.partial)
             secrets = [passfile_escape(self.password), self.password] if self.password else []

@@ -138,11 +138,9 @@ elapsed:
 import datetime
 import json
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes
 from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres import (
     build_conninfo,
     conn_params_from_module,
@@ -150,7 +148,7 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.postgres impo
     exec_sql,
     mask_secrets,
     passfile_escape,
-    passfile_line,
+    password_file,
     pgsql,
     postgres_common_argument_spec,
     query_rows,
@@ -230,28 +228,24 @@ class SnapshotCopy(SqlSession):
         snapshot = cursor.fetchone()[0]
         copied_at = datetime.datetime.utcnow().replace(microsecond=0).isoformat() + 'Z'
         lsn_max = self.origin_lsn(cursor)
-        fd, passfile = tempfile.mkstemp(prefix='pgpass-', dir=self.module.tmpdir)
         dump = os.path.join(self.module.tmpdir, 'snapshot.dump')
         try:
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(to_bytes(passfile_line(self.password or '')))
-            environ = {'PGPASSFILE': passfile}
-            source = dict(self.kw, password=None)
-            self.drop(self.partial)
-            owner = self.module.params['owner'] or self.kw.get('user')
-            exec_sql(self, pgsql.SQL('CREATE DATABASE {name} TEMPLATE template0 OWNER {owner}').format(
-                name=pgsql.Identifier(self.partial), owner=pgsql.Identifier(owner)))
-            self.run([self.program('pg_dump'), '--format=custom', '--no-subscriptions', '--no-publications',
-                      '--no-password', '--snapshot=%s' % snapshot, '--file=%s' % dump, '--dbname=%s' % build_conninfo(source)],
-                     environ, 'pg_dump of %s' % self.source)
-            # pg_dump holds the snapshot it imported: the exporting transaction may end.
-            cursor.execute('ROLLBACK')
-            self.run([self.program('pg_restore'), '--exit-on-error', '--no-password',
-                      '--dbname=%s' % build_conninfo(dict(source, dbname=self.partial)), dump],
-                     environ, 'pg_restore into %s' % self.partial)
+            with password_file(self.password, self.module.tmpdir) as environ:
+                source = dict(self.kw, password=None)
+                self.drop(self.partial)
+                owner = self.module.params['owner'] or self.kw.get('user')
+                exec_sql(self, pgsql.SQL('CREATE DATABASE {name} TEMPLATE template0 OWNER {owner}').format(
+                    name=pgsql.Identifier(self.partial), owner=pgsql.Identifier(owner)))
+                self.run([self.program('pg_dump'), '--format=custom', '--no-subscriptions', '--no-publications',
+                          '--no-password', '--snapshot=%s' % snapshot, '--file=%s' % dump, '--dbname=%s' % build_conninfo(source)],
+                         environ, 'pg_dump of %s' % self.source)
+                # pg_dump holds the snapshot it imported: the exporting transaction may end.
+                cursor.execute('ROLLBACK')
+                self.run([self.program('pg_restore'), '--exit-on-error', '--no-password',
+                          '--dbname=%s' % build_conninfo(dict(source, dbname=self.partial)), dump],
+                         environ, 'pg_restore into %s' % self.partial)
         finally:
             snapshot_conn.close()
-            os.unlink(passfile)
             if os.path.exists(dump):
                 os.unlink(dump)
         record = dict(made_by=MARK, source=self.source, subscription=self.module.params['subscription'],

@@ -1,5 +1,7 @@
 """The PostgreSQL connection layer: error classification, conninfo quoting and masking, exec_sql, on mocks and a real cluster."""
+import os
 import socket
+import stat
 import time
 from unittest import mock
 
@@ -225,3 +227,32 @@ def test_connect_to_a_server_that_never_answers_is_bounded():
     # (1.99986 s was seen once): more than a second, never more than the timeout plus slack.
     assert 1 < waited < 10
     assert NASTY not in repr(result)
+
+
+def test_passfile_line_escapes_colon_and_backslash():
+    assert pgutil.passfile_line('a:b\\c') == '*:*:*:*:a\\:b\\\\c\n'
+
+
+def test_password_file_is_private_and_removed_when_the_block_ends(tmp_path):
+    with pgutil.password_file('s3:cr\\t', str(tmp_path)) as environ:
+        path = environ['PGPASSFILE']
+        assert os.path.dirname(path) == str(tmp_path)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        with open(path) as handle:
+            assert handle.read() == '*:*:*:*:s3\\:cr\\\\t\n'
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_password_file_is_removed_when_the_block_fails(tmp_path):
+    with pytest.raises(RuntimeError):
+        with pgutil.password_file('secret', str(tmp_path)) as environ:
+            assert os.path.exists(environ['PGPASSFILE'])
+            raise RuntimeError('pg_dump failed')
+    assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize('password', [None, ''])
+def test_no_password_means_no_file(tmp_path, password):
+    with pgutil.password_file(password, str(tmp_path)) as environ:
+        assert environ == {}
+        assert os.listdir(str(tmp_path)) == []

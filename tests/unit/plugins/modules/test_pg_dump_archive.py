@@ -172,10 +172,6 @@ def test_missing_archive_directory_is_named(cluster, db, tmp_path, module_runner
     assert failed['msg'] == 'the directory of the archive, %s, does not exist: create it first' % path.parent
 
 
-def test_passfile_line_escapes_colon_and_backslash():
-    assert pg_dump_archive.passfile_line('a:b\\c') == '*:*:*:*:a\\:b\\\\c\n'
-
-
 def test_module_tmpdir_is_private(cluster, db, archive_dir, spy, module_runner, monkeypatch):
     private = tempfile.mkdtemp(prefix='pgdump-tmp-')
     os.chmod(private, 0o700)
