@@ -220,10 +220,14 @@ class ActionModule(ActionBase):
                 lines += self._host_failure(name, [self._unresolved_text(host, names)])
         return lines
 
+    @staticmethod
+    def _type_errors(spec, provided):
+        """What is wrong with the provided values under an argument spec, as Ansible says it for a role's options."""
+        return list(ArgumentSpecValidator(spec).validate(provided, validate_role_argument_spec=True).error_messages)
+
     def _validate(self, host, names):
         spec = dict((n, self.o['interface'][n]) for n in names)
-        provided = dict((n, host.get(n)) for n in names if n in host)
-        return list(ArgumentSpecValidator(spec).validate(provided, validate_role_argument_spec=True).error_messages)
+        return self._type_errors(spec, dict((n, host.get(n)) for n in names if n in host))
 
     def _deployment_types(self):
         skip = self.o['host_vars'] + self.o['unvalidated_vars']
@@ -267,7 +271,7 @@ class ActionModule(ActionBase):
                 if not provided:
                     continue
                 spec = dict((o, dict((k, v) for k, v in options[o].items() if k != 'required')) for o in provided)
-                for error in ArgumentSpecValidator(spec).validate(provided, validate_role_argument_spec=True).error_messages:
+                for error in self._type_errors(spec, provided):
                     hosts, entries = found.setdefault((role, error), ([], []))
                     if name not in hosts:
                         hosts.append(name)
