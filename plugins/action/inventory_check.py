@@ -21,14 +21,17 @@ import yaml
 from ansible.errors import AnsibleError, AnsibleUndefinedVariable
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.genesys_dr.framework.plugins.plugin_utils.task_runner import runs_through_mitogen
 
 # The stages, in the order the checks stop at: a later stage reads values an earlier one vouched for.
-STAGES = ('unresolved_deployment', 'unresolved_host', 'deployment_types', 'host_types', 'role_options', 'deployment', 'tsig_key',
+STAGES = ('left_play', 'unresolved_deployment', 'unresolved_host', 'deployment_types', 'host_types', 'role_options', 'deployment', 'tsig_key',
           'tsig_algorithm', 'host', 'agree', 'applist', 'app', 'components')
 
 UNDEFINED = object()
+
+display = Display()
 
 # With GENESYS_DR_MITOGEN the tasks run through Mitogen, whose own SSH keepalive (30 s x 10 by
 # default) comes before the ServerAlive options of ansible_ssh_common_args and so wins: a host
@@ -54,6 +57,7 @@ ARGUMENT_SPEC = dict(
     required_components=dict(type='dict', required=True),
     host_components=dict(type='dict', required=True),
     fail_on_problems=dict(type='bool', default=True),
+    stage_titles=dict(type='dict', default={}),
     role_specs_dir=dict(type='path'),
 )
 
@@ -134,6 +138,7 @@ class ActionModule(ActionBase):
         self.hostvars = task_vars['hostvars']
         self.groups = dict((k, list(v)) for k, v in task_vars['groups'].items())
         self.play_hosts = list(task_vars.get('ansible_play_hosts') or [task_vars['inventory_hostname']])
+        self.play_hosts_all = list(task_vars.get('ansible_play_hosts_all') or self.play_hosts)
         self.reader = task_vars['inventory_hostname']
         self.hosts = {}
         self.me = self._host_of(self.reader)
@@ -148,12 +153,15 @@ class ActionModule(ActionBase):
                 failed = stage
                 break
 
+        # What every stage found, for an operator who runs with -vv (the lines of the failing one are its message).
+        display.vv('inventory_check: problems per stage: %s' % problems)
         result.update(changed=False, problems=problems, failed_stage=failed, site_groups=self.site_groups,
                       dr_roles=self._dr_roles() if failed is None else {})
         if failed is None:
             result['msg'] = 'Inventory OK: %d hosts checked' % len(self.play_hosts)
         else:
-            result['msg'] = '\n'.join(problems[failed])
+            title = self.o['stage_titles'].get(failed)
+            result['msg'] = ('%s:\n' % title if title else '') + '\n'.join(problems[failed])
             result['failed'] = self.o['fail_on_problems']
         return result
 
@@ -202,6 +210,16 @@ class ActionModule(ActionBase):
         return roles
 
     # Stages: each returns its failure lines, one per host (one for the deployment) --------------
+
+    def _left_play(self):
+        # A host that failed an earlier task of this play (the argument check of the role that runs this
+        # check, where it is included with one, as status.yml does) is not among the hosts checked here:
+        # the run must not go on without it.
+        left = [name for name in self.play_hosts_all if name not in self.play_hosts]
+        if not left:
+            return []
+        return ['Inventory check failed for %s: see the argument check of the preflight role\'s own options above. '
+                'Nothing was changed.' % ', '.join(left)]
 
     def _unresolved_deployment(self):
         # Undefined for every host: the deployment's value, named once, not once per host.

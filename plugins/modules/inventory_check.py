@@ -125,10 +125,17 @@ options:
     version_added: 0.3.0
   fail_on_problems:
     description:
-      - Fail when a stage has a problem, with the stage's lines as the message. With V(false) the result
-        carries the problems and the caller decides (the preflight role fails in a task named after the stage).
+      - Fail when a stage has a problem, with the stage's title (O(stage_titles)) and its lines as the message.
+        With V(false) the result carries the problems and the caller decides.
     type: bool
     default: true
+  stage_titles:
+    description:
+      - A title per stage (the keys of RV(problems)). A failure's message starts with the failing stage's title
+        and a colon on a line of its own; a stage without a title gives only its lines.
+    type: dict
+    default: {}
+    version_added: 0.3.0
 author:
   - Genesys DR framework team (!UNKNOWN)
 '''
@@ -163,11 +170,13 @@ RETURN = r'''
 problems:
   description:
     - The failure lines of each stage that was evaluated, in order; the first stage with lines is the last key.
-    - Stages are V(unresolved_deployment), V(unresolved_host), V(deployment_types), V(host_types), V(role_options), V(deployment),
+    - Stages are V(left_play) (hosts of the play that failed an earlier task of it, such as Ansible's argument
+      check of the role that runs this check), V(unresolved_deployment), V(unresolved_host), V(deployment_types), V(host_types), V(role_options), V(deployment),
       V(tsig_key), V(tsig_algorithm), V(host), V(agree), V(applist), V(app), V(components).
   returned: always
   type: dict
   sample:
+    left_play: []
     unresolved_deployment: []
     unresolved_host: []
     deployment_types: []
@@ -189,7 +198,10 @@ dr_roles:
   type: dict
   sample: {east-mgmt-01: dr_main, west-mgmt-01: dr_secondary, north-app-01: dr_other}
 msg:
-  description: The failing stage's lines, one per line, or a one-line summary when the inventory passed.
+  description:
+    - The failing stage's title (from O(stage_titles)) and lines, one per line, or a one-line summary when the
+      inventory passed.
+    - With C(-vv) the problems of every stage are shown as well.
   returned: always
   type: str
 '''

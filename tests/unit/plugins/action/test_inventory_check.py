@@ -159,7 +159,7 @@ def test_an_undefined_reference_stops_the_check_before_any_later_stage(tmp_path)
     proc, result = _action(tmp_path, _unresolved_and_bad_address)
     assert result['failed'] is True and result['failed_stage'] == 'unresolved_host', result
     # Stopped there: the address and the applications were not evaluated.
-    assert list(result['problems']) == ['unresolved_deployment', 'unresolved_host'], result['problems']
+    assert list(result['problems']) == ['left_play', 'unresolved_deployment', 'unresolved_host'], result['problems']
     # vault_genesys_db_admin_password is defined (the inventory's vault.yml): the message does not claim otherwise.
     assert result['msg'] == (
         'Inventory check failed for west-cfgdb-01: genesys_db_admin_password refers to a variable that is not '
@@ -213,7 +213,7 @@ def test_a_passing_inventory_returns_site_groups_and_dr_roles(tmp_path):
         'east-cfgdb-01': 'dr_main', 'east-mgmt-01': 'dr_main', 'east-app-01': 'dr_main', 'east-ns-01': 'dr_main',
         'west-cfgdb-01': 'dr_secondary', 'west-mgmt-01': 'dr_secondary', 'west-app-01': 'dr_secondary',
         'west-ns-01': 'dr_secondary', 'north-app-01': 'dr_other', 'north-ns-01': 'dr_other', 'hq-ns-01': 'dr_other'}
-    assert all(lines == [] for lines in result['problems'].values()) and len(result['problems']) == 13
+    assert all(lines == [] for lines in result['problems'].values()) and len(result['problems']) == 14
     assert PASSWORD not in json.dumps(result)
 
 
@@ -287,3 +287,27 @@ def test_every_procedure_import_skips_the_per_import_check_the_preflight_replace
                 assert 'rolespec_validate: false' in body, (name, body)
                 checked += 1
     assert checked >= 60, checked
+
+
+def _bad_preflight_option(hosts, _deployment):
+    _host(hosts, 'north-app-01')['preflight_host_components'] = 'not a mapping'
+
+
+def test_a_host_that_failed_the_role_argument_check_stops_every_host(tmp_path):
+    """Included with Ansible's argument check (as status.yml includes the preflight role), a host whose
+    value of the role's own options is wrong leaves the play at that check. The inventory check, run
+    once for the hosts left, must not pass for them: it stops every host, naming the one that left."""
+    playbook = os.path.join(str(tmp_path), 'included.yml')
+    with open(playbook, 'w') as f:
+        f.write('- hosts: all\n  gather_facts: false\n  tasks:\n'
+                '    - ansible.builtin.include_role:\n        name: genesys_dr.framework.preflight\n'
+                '    - ansible.builtin.debug:\n        msg: WENT ON\n')
+    proc = _run(tmp_path, _inventory(tmp_path, _bad_preflight_option), playbook, _tsig_key(tmp_path))
+    assert proc.returncode != 0, proc.stdout
+    assert 'WENT ON' not in proc.stdout and 'Sort hosts by their DR role' not in proc.stdout, proc.stdout
+    failures = dict((msg.split('\n')[0], host) for host, msg in _failures(proc.stdout))
+    assert "Stop every host when one failed the argument check of the preflight options:" in failures, proc.stdout
+    stop = [msg for _host_name, msg in _failures(proc.stdout) if msg.startswith('Stop every host')][0]
+    assert stop.split('\n')[1:] == [
+        "Inventory check failed for north-app-01: see the argument check of the preflight role's own options above. "
+        "Nothing was changed."], stop
