@@ -23,6 +23,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.ordering import unique_in_order
 from ansible_collections.genesys_dr.framework.plugins.plugin_utils.task_runner import runs_through_mitogen
 
 # The stages, in the order the checks stop at: a later stage reads values an earlier one vouched for.
@@ -82,15 +83,6 @@ def _is_str(value):
 
 def _is_list(value):
     return isinstance(value, list)
-
-
-def _ordered(items):
-    """Unique, first occurrence first (set-based filters printed hosts in a random order)."""
-    found = []
-    for item in items:
-        if item not in found:
-            found.append(item)
-    return found
 
 
 def _port_ok(value):
@@ -302,7 +294,7 @@ class ActionModule(ActionBase):
 
     def _deployment(self):
         v, p, groups = self.me.get, self.o['patterns'], self.groups
-        self.site_groups = _ordered(s for s in (self._host_of(h).get('genesys_site') for h in self._group('genesys_sites'))
+        self.site_groups = unique_in_order(s for s in (self._host_of(h).get('genesys_site') for h in self._group('genesys_sites'))
                                     if _is_str(s))
         sites = ', '.join(self.site_groups) or 'none'
         main, secondary = v('genesys_main_site'), v('genesys_secondary_site')
@@ -341,11 +333,11 @@ class ActionModule(ActionBase):
                 found = [h for h in self._group(group) if h in groups[site]] if ok else []
                 checks.append((not ok or len(found) == 1, 'the %s site %s (%s) must have exactly one host in %s, it has: %s'
                                % (label, _text(site, ''), var, group, ', '.join(found) or 'none')))
-        outside = [h for h in _ordered(mgmt + dbs) if h not in dr_hosts]
+        outside = [h for h in unique_in_order(mgmt + dbs) if h not in dr_hosts]
         checks.append((not (main_ok and secondary_ok) or main == secondary or not outside,
                        'hosts in management_hosts or db_hosts outside the main and secondary sites (a proxy-only '
                        'site has neither): %s' % ', '.join(outside)))
-        unsited = [h for h in _ordered(dbs + mgmt + proxies) if h not in self._group('genesys_sites')]
+        unsited = [h for h in unique_in_order(dbs + mgmt + proxies) if h not in self._group('genesys_sites')]
         checks.append((not unsited, 'hosts in db_hosts, management_hosts or proxy_hosts that are in no site group '
                        'under genesys_sites: %s' % ', '.join(unsited)))
         primary = self._group('dns_primary')
@@ -420,7 +412,7 @@ class ActionModule(ActionBase):
                                % (self.me.get('genesys_tsig_key_file'), e.strerror))
         found = [re.sub(r'^hmac-md5\.sig-alg\.reg\.int$', 'hmac-md5', re.sub(r'\.$', '', a.lower())) for a in found]
         supported = self.o['tsig_algorithms']
-        unsupported = _ordered(a for a in found if a not in supported)
+        unsupported = unique_in_order(a for a in found if a not in supported)
         if found and not unsupported:
             return []
         shown = self.me.get('genesys_tsig_key_file')
@@ -502,7 +494,7 @@ class ActionModule(ActionBase):
         lines = []
         for name in self._app_hosts():
             kinds = self._kinds(name)
-            components = _ordered(c for k in kinds for c in self.o['host_components'][k])
+            components = unique_in_order(c for k in kinds for c in self.o['host_components'][k])
             for index, app in enumerate(self._host_of(name).get('genesys_apps')):
                 a = dict((k, app.get(k, UNDEFINED)) for k in ('name', 'component', 'role', 'port'))
                 checks = [
@@ -538,7 +530,7 @@ class ActionModule(ActionBase):
         lines = []
         for name in self._app_hosts():
             kinds, apps = self._kinds(name), self._host_of(name).get('genesys_apps')
-            required = _ordered(r for k in kinds for r in self.o['required_components'][k])
+            required = unique_in_order(r for k in kinds for r in self.o['required_components'][k])
             keys = ['%s/%s' % (a['component'], a['role']) for a in apps]
             missing, surplus = [], []
             for entry in required:
@@ -554,9 +546,9 @@ class ActionModule(ActionBase):
             instances = apps + [a['drtest'] for a in apps if isinstance(a.get('drtest'), Mapping)]
             names = [a['name'] for a in instances]
             ports = [int(a['port']) for a in instances]
-            twice_names = [n for n in _ordered(names) if names.count(n) > 1]
+            twice_names = [n for n in unique_in_order(names) if names.count(n) > 1]
             twice_ports = ['%d (%s)' % (port, ', '.join(a['name'] for a in instances if a['port'] in (port, str(port))))
-                           for port in _ordered(ports) if ports.count(port) > 1]
+                           for port in unique_in_order(ports) if ports.count(port) > 1]
             kind_text = ' and '.join(kinds)
             checks = [
                 (not missing, 'genesys_apps has no %s application (a %s host lists %s)'

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.genesys_dr.framework.plugins.plugin_utils.ordering import unique_in_order
+
 
 def in_sequence(apps, sequence):
     """Applications whose component/role key is in `sequence`, in that order (stable)."""
@@ -86,11 +88,6 @@ FENCING_BEGUN_MARKERS = ('fencing_unlisted', 'fencing_access_begun')
 FENCING_RESULT_NAMES = ('fencing_unlisted', 'applications_results', 'fencing_leftovers', 'db_access_result')
 
 
-def _unique(items):
-    seen = set()
-    return [item for item in items if not (item in seen or seen.add(item))]
-
-
 def fencing_verdict(hostvars, groups, site, silent_hosts=None, allow_unreachable=False):
     """Whether every management and DB host of `site` was fenced, from what the fencing steps
     recorded (fencing_masters, fencing_access: 'done' or why not) and registered. Which hosts pass
@@ -101,7 +98,7 @@ def fencing_verdict(hostvars, groups, site, silent_hosts=None, allow_unreachable
     silent_hosts = set(silent_hosts or [])
     management, databases = set(groups.get('management_hosts', [])), set(groups.get('db_hosts', []))
     silent = [host for host in groups[site] if host in silent_hosts]
-    hosts = [host for host in _unique(groups[site]) if host in management | databases and host not in silent]
+    hosts = [host for host in unique_in_order(groups[site]) if host in management | databases and host not in silent]
 
     undefined = object()
 
@@ -114,13 +111,13 @@ def fencing_verdict(hostvars, groups, site, silent_hosts=None, allow_unreachable
     not_reached = [host for name, _group in kinds for host in hosts
                    if recorded(host, name) is not undefined and recorded(host, name) != 'done'] + silent
     unreachable, never_ran = [], []
-    for host in _unique(unfenced):
+    for host in unique_in_order(unfenced):
         results = [recorded(host, name) for name in FENCING_RESULT_NAMES]
         if any(isinstance(result, Mapping) and result.get('unreachable') for result in results):
             unreachable.append(host)
         elif not any(name in hostvars[host] for name in FENCING_BEGUN_MARKERS):
             never_ran.append(host)
-    failed = [host for host in _unique(unfenced) if host not in unreachable + never_ran]
+    failed = [host for host in unique_in_order(unfenced) if host not in unreachable + never_ran]
     problems = []
     if unreachable or (not_reached and not allow_unreachable):
         problems.append('unreachable: ' + ', '.join(sorted(set(unreachable + ([] if allow_unreachable else not_reached)))))
