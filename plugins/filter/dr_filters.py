@@ -100,22 +100,24 @@ def fencing_verdict(hostvars, groups, site, silent_hosts=None, allow_unreachable
     silent = [host for host in groups[site] if host in silent_hosts]
     hosts = [host for host in unique_in_order(groups[site]) if host in management | databases and host not in silent]
 
-    undefined = object()
-
-    def recorded(host, name):
-        host_vars = hostvars[host]
-        return host_vars[name] if name in host_vars else undefined
-
     kinds = (('fencing_masters', management), ('fencing_access', databases))
-    unfenced = [host for name, group in kinds for host in hosts if host in group and recorded(host, name) is undefined]
+    # Each variable is read once per host: a read of hostvars templates it.
+    names = unique_in_order([name for name, _group in kinds] + list(FENCING_RESULT_NAMES))
+    records, begun = {}, {}
+    for host in hosts:
+        host_vars = hostvars[host]
+        records[host] = dict((name, host_vars[name]) for name in names if name in host_vars)
+        begun[host] = any(name in host_vars for name in FENCING_BEGUN_MARKERS)
+
+    unfenced = [host for name, group in kinds for host in hosts if host in group and name not in records[host]]
     not_reached = [host for name, _group in kinds for host in hosts
-                   if recorded(host, name) is not undefined and recorded(host, name) != 'done'] + silent
+                   if name in records[host] and records[host][name] != 'done'] + silent
     unreachable, never_ran = [], []
     for host in unique_in_order(unfenced):
-        results = [recorded(host, name) for name in FENCING_RESULT_NAMES]
+        results = [records[host].get(name) for name in FENCING_RESULT_NAMES]
         if any(isinstance(result, Mapping) and result.get('unreachable') for result in results):
             unreachable.append(host)
-        elif not any(name in hostvars[host] for name in FENCING_BEGUN_MARKERS):
+        elif not begun[host]:
             never_ran.append(host)
     failed = [host for host in unique_in_order(unfenced) if host not in unreachable + never_ran]
     problems = []

@@ -217,6 +217,33 @@ def test_fencing_verdict_a_silent_host_needs_no_record_and_other_sites_are_not_r
     assert verdict == {'fenced': True, 'unfenced': [], 'not_reached': ['e-mgmt-2'], 'problems': []}
 
 
+class CountingVars(dict):
+    """A host's vars that count the reads of each variable (reading hostvars templates it)."""
+
+    def __init__(self, reads, host, *args):
+        super(CountingVars, self).__init__(*args)
+        self.reads, self.host = reads, host
+
+    def __getitem__(self, name):
+        self.reads[(self.host, name)] = self.reads.get((self.host, name), 0) + 1
+        return super(CountingVars, self).__getitem__(name)
+
+
+def test_fencing_verdict_reads_each_variable_of_a_host_once():
+    # Unreachable, failed and not reached at once: every read the verdict makes.
+    plain = fenced_hostvars(**{
+        'e-mgmt': {'fencing_unlisted': {'unreachable': True}},
+        'e-mgmt-2': {'fencing_unlisted': {'changed': False}, 'applications_results': {'failed': True},
+                     'fencing_leftovers': {'changed': False}},
+        'e-db': {'fencing_access': 'not done: host not reached', 'db_access_result': {'changed': True}}})
+    reads = {}
+    hostvars = dict((host, CountingVars(reads, host, host_vars)) for host, host_vars in plain.items())
+    verdict = fencing_verdict(hostvars, FENCE_GROUPS, 'east', [], True)
+    assert verdict == fencing_verdict(plain, FENCE_GROUPS, 'east', [], True)
+    assert verdict['not_reached'] == ['e-db'] and verdict['unfenced'] == ['e-mgmt', 'e-mgmt-2']
+    assert reads and max(reads.values()) == 1, reads
+
+
 def test_fencing_verdict_refuses_an_unknown_site():
     with pytest.raises(AnsibleFilterError, match='no group north'):
         fencing_verdict(fenced_hostvars(), FENCE_GROUPS, 'north')
