@@ -295,7 +295,7 @@ class ActionModule(ActionBase):
     def _deployment(self):
         v, p, groups = self.me.get, self.o['patterns'], self.groups
         self.site_groups = unique_in_order(s for s in (self._host_of(h).get('genesys_site') for h in self._group('genesys_sites'))
-                                    if _is_str(s))
+                                           if _is_str(s))
         sites = ', '.join(self.site_groups) or 'none'
         main, secondary = v('genesys_main_site'), v('genesys_secondary_site')
         main_ok = _is_str(main) and main in groups and main in self.site_groups
