@@ -179,6 +179,17 @@ options:
         module's tests a committed 2000-row transaction (about 500 kB of WAL) not yet applied showed 39 kB
         to 517 kB. O(wait_for_catchup) has no such gap, as it waits for a position past the end of everything committed.
     type: int
+  require_running:
+    description:
+      - With O(state=running), fail before changing anything when the subscription does not exist or its
+        status is not V(running) (enabled, its apply worker streaming); nothing is started or created then.
+      - For a wait for catch-up that must only wait. A subscription that something else stopped or
+        disabled may be stopped on purpose (the other site may already be writable), and starting it
+        again before a refusal would change the deployment the refusal says was left alone.
+      - The failure returns RV(initial_state).
+    type: bool
+    default: false
+    version_added: 0.3.0
   worker_timeout:
     description:
       - Seconds to wait for the apply worker to stream after a start, for workers
@@ -418,6 +429,9 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.subscription_
 
 def run(module, sub):
     initial = sub.observe()
+    if module.params['require_running'] and module.params['state'] == 'running' and initial['status'] != 'running':
+        module.fail_json(msg='subscription %s is %s, not running (require_running): it is not in sync with its publisher. '
+                             'Nothing was changed.' % (sub.name, initial['status']), initial_state=initial, changed=False)
     if module.params['publisher_lost']:
         sub.publisher.give_up()
     else:
@@ -468,6 +482,7 @@ def main():
         catchup_timeout=dict(type='int', default=300),
         max_lag_bytes=dict(type='int'),
         worker_timeout=dict(type='int', default=30),
+        require_running=dict(type='bool', default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
@@ -475,6 +490,8 @@ def main():
         required_if=[('state', 'running', ['publications']), ('state', 'stopped', ['publications'])],
     )
     p = module.params
+    if p['require_running'] and p['state'] != 'running':
+        module.fail_json(msg='require_running applies only with state=running (state is %s); nothing was changed' % p['state'])
     if p['state'] == 'running':
         check_slot_name(module, p['slot_name'] or p['name'], hint=': set slot_name')
     errors = publisher_errors(p)

@@ -301,3 +301,46 @@ def test_the_gate_refuses_a_silent_publisher_whatever_lag_is_accepted(tmp_path, 
             'measured. Nothing was changed. HINT: the way on.' % (pgcluster.HOST, east.port, subscription)) in text, text[-3000:]
     assert 'accepted on request' not in text
     assert west.sql('cfgdb', 'SELECT subenabled, subslotname FROM pg_subscription WHERE subname = %s', (subscription,)) == before
+
+
+CATCH_UP_PLAYBOOK = '''
+- name: The catch-up of a planned switch, as failover.yml runs it
+  hosts: west-db
+  gather_facts: false
+''' + PG_DEFAULTS + '''  tasks:
+    - name: Wait until the secondary has applied everything
+      ansible.builtin.include_role:
+        name: genesys_dr.framework.replication
+        tasks_from: catch_up
+      vars:
+        replication_from_site: dc_east
+        replication_catchup_timeout: 30
+'''
+
+
+@pytest.mark.parametrize('resume', [True, False], ids=['continued-run', 'first-attempt'])
+def test_a_stopped_subscription_is_left_stopped_only_by_a_continued_run(tmp_path, clusters, resume):
+    """A continued run (replication_resume) whose first attempt stopped the subscription after the
+    zero-loss proof leaves it stopped and says so; a first attempt that finds it stopped refuses
+    (the sites are out of sync) before it changes anything: it does not start it again."""
+    west = clusters['west']
+    inventory = _inventory(tmp_path, clusters)
+    _converge(tmp_path, inventory)
+    subscription = 'genesys_cfgdb_from_dc_east'
+    # As the drain or the planned stop leaves it: disabled, its slot on the publisher detached.
+    west.sql('cfgdb', 'ALTER SUBSCRIPTION "%s" DISABLE' % subscription)
+    west.sql('cfgdb', 'ALTER SUBSCRIPTION "%s" SET (slot_name = NONE)' % subscription)
+    run = _playbook(tmp_path, inventory, CATCH_UP_PLAYBOOK, 'catch_up.yml', '-e', 'replication_resume=%s' % resume)
+    after = west.sql('cfgdb', 'SELECT subenabled, subslotname FROM pg_subscription WHERE subname = %s', (subscription,))
+    text = ' '.join(run.stdout.split())
+    assert after == [(False, None)]
+    if resume:
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert ('subscription %s on west-db was stopped by an earlier attempt of this run after the zero-loss proof; '
+                'it stays stopped, and the table contents are compared again.' % subscription) in text, text[-3000:]
+    else:
+        assert run.returncode != 0, run.stdout[-3000:]
+        assert ('subscription %s is stopped, not running (require_running): it is not in sync with its publisher. '
+                'Nothing was changed.' % subscription) in text, text[-3000:]
+        assert 'west-db : ok=2 changed=0 unreachable=0 failed=1' in text, text[-3000:]
+        assert 'was stopped by an earlier attempt' not in text

@@ -561,7 +561,7 @@ def test_stopped_subscription_created_without_stream_then_started(pair, module_r
     assert sorted(t['state'] for t in created['subscription']['tables']) == ['ready', 'ready']
     assert slots(a) == [] and not replicate(module_runner, stopped_args)['changed']
     started = replicate(module_runner, dict(stopped_args, state='running'))
-    assert started['changed'] and started['subscription']['status'] == 'running'
+    assert started.get('changed') and started['subscription']['status'] == 'running'
     a.sql(db, "INSERT INTO cfg_dn (name) VALUES ('dn1')")
     replicate(module_runner, dict(stopped_args, state='running', wait_for_catchup=True))
     assert b.sql(db, 'SELECT name FROM cfg_dn') == [('dn1',)]
@@ -846,3 +846,45 @@ def test_a_lost_publisher_never_ends_a_worker_inside_a_transaction_at_once(pair,
     assert any('rolled back' in w and str(worker) in w for w in drained['warnings'])
     # Leave no orphan for the next tests.
     replicate(module_runner, dict(running, state='stopped'))
+
+
+def test_require_running_only_waits_and_refuses_a_subscription_that_is_not_running(pair, module_runner):
+    """A wait that must only wait: running, it waits for catch-up; disabled (with or without its slot) or
+    absent, it is refused before anything changes, in check mode too: nothing started, nothing created."""
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    replicate(module_runner, pub_args(a, db, 'rr_pub', all_tables=True))
+    running = sub_args(b, a, db, 'rr_a_to_b', ['rr_pub'])
+    replicate(module_runner, running)
+    a.sql(db, "INSERT INTO cfg_person (name) VALUES ('before the wait')")
+    waited = replicate(module_runner, dict(running, require_running=True, wait_for_catchup=True))
+    assert not waited.get('failed') and not waited.get('changed'), waited.get('msg')
+    assert waited['catchup']['mode'] == 'publisher'
+    assert count(b, db, "SELECT count(*) FROM cfg_person WHERE name = 'before the wait'") == 1
+
+    b.sql(db, 'ALTER SUBSCRIPTION rr_a_to_b DISABLE')
+    refused = replicate(module_runner, dict(running, require_running=True, wait_for_catchup=True))
+    assert refused['failed'] and refused['msg'] == (
+        'subscription rr_a_to_b is disabled_with_slot, not running (require_running): it is not in sync with its '
+        'publisher. Nothing was changed.'), refused.get('msg')
+    assert refused['initial_state']['enabled'] is False
+    assert subscription_row(b, db, 'rr_a_to_b') == (False, 'rr_a_to_b') and slots(a) == ['rr_a_to_b']
+
+    b.sql(db, 'ALTER SUBSCRIPTION rr_a_to_b SET (slot_name = NONE)')
+    for check_mode in (True, False):
+        refused = replicate(module_runner, dict(running, require_running=True), check_mode=check_mode)
+        assert refused['failed'] and 'is stopped, not running (require_running)' in refused['msg'], refused.get('msg')
+    assert subscription_row(b, db, 'rr_a_to_b') == (False, None) and slots(a) == ['rr_a_to_b']
+
+    absent = replicate(module_runner, dict(running, name='rr_never', require_running=True))
+    assert absent['failed'] and 'subscription rr_never is absent, not running' in absent['msg'], absent.get('msg')
+    assert subscription_row(b, db, 'rr_never') is None and slots(a) == ['rr_a_to_b']
+
+
+def test_require_running_is_refused_with_another_state(pair, module_runner):
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    refused = replicate(module_runner, sub_args(b, a, db, 'rr_stop', ['rr_pub'], state='stopped', require_running=True))
+    assert refused['failed'] and refused['msg'] == (
+        'require_running applies only with state=running (state is stopped); nothing was changed')
+    assert subscription_row(b, db, 'rr_stop') is None
