@@ -561,7 +561,7 @@ def test_stopped_subscription_created_without_stream_then_started(pair, module_r
     assert sorted(t['state'] for t in created['subscription']['tables']) == ['ready', 'ready']
     assert slots(a) == [] and not replicate(module_runner, stopped_args)['changed']
     started = replicate(module_runner, dict(stopped_args, state='running'))
-    assert started.get('changed') and started['subscription']['status'] == 'running'
+    assert started['changed'] and started['subscription']['status'] == 'running'
     a.sql(db, "INSERT INTO cfg_dn (name) VALUES ('dn1')")
     replicate(module_runner, dict(stopped_args, state='running', wait_for_catchup=True))
     assert b.sql(db, 'SELECT name FROM cfg_dn') == [('dn1',)]
