@@ -4,21 +4,24 @@ Each cycle builds a fresh lab (`labctl up`), converges it with normal.yml, start
 independent client at every site that keeps a master (every DR site in a planned failover,
 the surviving ones otherwise) that tries a write through its site's proxy every 100 ms,
 injects the fault of the scenario (disaster: `labctl fault site-loss` of the main;
-partition: `labctl fault partition` of the main; planned: none), and then recovers one of
-these ways (the variants):
+partition: `labctl fault partition` of the main; planned and failback: none), and then
+recovers one of these ways (the variants). A failback cycle first runs, untimed, a planned
+failover.yml and reprotect.yml (a playbook variant's own; this tree's for the runbook, which
+has no reprotect), so that the secondary is live and the main replicates from it; its
+recovery then switches back to the main.
 
 - playbook: `ansible-playbook failover.yml` (disaster and partition: confirmed by naming the
-  lost site; planned: `failover_mode=planned`), on plain SSH;
+  lost site; planned: `failover_mode=planned`), or `failback.yml` in a failback, on plain SSH;
 - mitogen (opt-in, `--variants playbook mitogen runbook`): exactly the playbook variant, but
   every ansible-playbook of the cycle (normal.yml as well as failover.yml) runs with
   GENESYS_DR_MITOGEN=1, so that the collection's fail_stop strategy runs on Mitogen. The
   other variants run with that variable removed, whatever the operator's shell has set, so
   that the "playbook" numbers are always plain SSH;
 - runbook: the same steps as a bare script would do them, with no checks, no lock, no report.
-  Planned only, first: stop the main's master applications (backup first) and revoke the
-  client write access on its Configuration Database (one ssh, one SQL session), then wait
-  until the secondary has confirmed the main's last WAL position. Then, every scenario: stop
-  the cfgdb subscription at the secondary, advance its sequences, grant write access (one SQL
+  Planned and failback only, first: stop the live site's master applications (backup first)
+  and revoke the client write access on its Configuration Database (one ssh, one SQL
+  session), then wait until the other site has confirmed its last WAL position. Then, every
+  scenario: stop the cfgdb subscription at the site taking over, advance its sequences, grant write access (one SQL
   session), one TSIG-signed DNS UPDATE of the master name and the DR state, wait until the
   DNS servers of the sites with a client answer it, start the master Message Server, SCS,
   Configuration Server primary then backup through their run.sh (one ssh session), SIGHUP
@@ -27,7 +30,7 @@ these ways (the variants):
 Variants alternate cycle by cycle (interleaved, in the order given to --variants; the default
 is playbook then runbook) so that the load of the machine hits them alike. RTO = from the start of the recovery to the first write acknowledged through a
 surviving site's proxy, as that client saw it (the end of the acknowledged attempt). In a
-planned failover the clients' writes go on being acknowledged until the main's masters stop:
+planned failover and a failback the clients' writes go on being acknowledged until the live site's masters stop:
 there the RTO ends at the first write acknowledged after a refused one, and a site's limited
 mode is its time from the first refused write to the next acknowledged one.
 
@@ -37,7 +40,7 @@ cycle with TREE's playbooks, collection, ansible.cfg and lab inventory (the same
 the same lab code), interleaved right after V. A change is then measured against its
 baseline in one run, under the same load.
 
-python -m genesys_lab.bench [--cycles N] [--scenario disaster|partition|planned] [--sites N]
+python -m genesys_lab.bench [--cycles N] [--scenario disaster|partition|planned|failback] [--sites N]
                            [--variants playbook|mitogen|runbook ...] [--baseline TREE]
 """
 import argparse
@@ -216,7 +219,7 @@ def _runbook_db(topo, lost, survivor, secrets):
     conn.close()
 
 
-def _runbook_dns(topo, lost, survivor):
+def _runbook_dns(topo, lost, survivor, failback=False):
     import dns.query  # pylint: disable=import-outside-toplevel
     import dns.resolver  # pylint: disable=import-outside-toplevel
     import dns.update  # pylint: disable=import-outside-toplevel
@@ -225,7 +228,8 @@ def _runbook_dns(topo, lost, survivor):
     update = dns.update.Update(ZONE, keyring=keyring, keyname=keyname, keyalgorithm="hmac-sha256")
     update.replace(MASTER_NAME, MASTER_TTL, "A", address)
     update.replace("_dr-state.%s" % MASTER_NAME, MASTER_TTL, "TXT",
-                   '"state=FAILED_OVER" "live_site=%s" "operation=failover" "run=bench-runbook"' % survivor.name)
+                   '"state=%s" "live_site=%s" "operation=%s" "run=bench-runbook"' % (
+                       ("NORMAL", survivor.name, "failback") if failback else ("FAILED_OVER", survivor.name, "failover")))
     response = dns.query.tcp(update, topo.dns_primary.address, timeout=5)
     if response.rcode() != 0:
         raise LabError("runbook: DNS UPDATE refused: rcode %d" % response.rcode())
@@ -317,7 +321,9 @@ def _runbook_wait_lsn(main, secondary, lsn, secrets):
     conn.close()
 
 
-def runbook(topo, lost, survivor, secrets, planned=False):
+def runbook(topo, lost, survivor, secrets, planned=False, failback=False):
+    """The bare steps from lost (the live site: the main, or in a failback the secondary) to
+    survivor; planned (and failback) first stop and revoke at lost and wait for its last position."""
     steps = {}
     if planned:
         for name, fn in (("planned: main masters stopped, client writes revoked", lambda: _runbook_stop_main(topo, lost, secrets)),):
@@ -328,7 +334,8 @@ def runbook(topo, lost, survivor, secrets, planned=False):
         _runbook_wait_lsn(lost, survivor, lsn, secrets)
         steps["planned: secondary confirmed the main's last position"] = round(time.time() - started, 3)
     for name, fn in (("DB: stop subscription, advance sequences, grant", lambda: _runbook_db(topo, lost, survivor, secrets)),
-                     ("DNS: one signed UPDATE, secondaries answer it", lambda: _runbook_dns(topo, None if planned else lost, survivor)),
+                     ("DNS: one signed UPDATE, secondaries answer it",
+                      lambda: _runbook_dns(topo, None if planned else lost, survivor, failback)),
                      ("masters started in order", lambda: _runbook_masters(topo, survivor)),
                      ("proxies SIGHUP", lambda: _runbook_proxies(topo, None if planned else lost))):
         started = time.time()
@@ -339,13 +346,14 @@ def runbook(topo, lost, survivor, secrets, planned=False):
 
 # -- one cycle ----------------------------------------------------------------------------
 
-def _report_steps(report_dir, variant):
-    """Step durations of the newest failover report written by the playbook. The report
-    must say the variant's task runner ran it (Mitogen for mitogen, Ansible's own otherwise):
-    a number measured on the other one would be booked under the wrong name."""
+def _report_steps(report_dir, variant, operation="failover"):
+    """Step durations of the newest report of the operation (failover, failback) written by
+    the playbook. The report must say the variant's task runner ran it (Mitogen for mitogen,
+    Ansible's own otherwise): a number measured on the other one would be booked under the
+    wrong name."""
     newest = None
     for name in sorted(os.listdir(report_dir)):
-        if name.startswith("failover-") and name.endswith(".json"):
+        if name.startswith(operation + "-") and name.endswith(".json"):
             newest = os.path.join(report_dir, name)
     if not newest:
         return {}
@@ -372,7 +380,17 @@ def cycle(args, variant, n, out_dir):
         lost = topo.site(topo.main_site)
         survivor = [s for s in topo.dr_sites if s.name != lost.name][0]
         _playbook("normal.yml", [], variant, cycle_dir, os.path.join(cycle_dir, "normal.log"))
-        planned = args.scenario == "planned"
+        failback = args.scenario == "failback"
+        planned = args.scenario in ("planned", "failback")
+        if failback:
+            # Not timed: the planned failover and the reprotect that a failback returns from,
+            # by the collection (the runbook variant's too: it has no reprotect of its own). The
+            # secondary is then live and the main replicates from it; the recovery switches back.
+            prep = variant if own_variant(variant) in PLAYBOOK_VARIANTS else "playbook"
+            _playbook("failover.yml", ["-e", "failover_mode=planned"], prep, cycle_dir,
+                      os.path.join(cycle_dir, "failover.log"))
+            _playbook("reprotect.yml", [], prep, cycle_dir, os.path.join(cycle_dir, "reprotect.log"))
+            lost, survivor = survivor, lost
         since = time.time()
         client_sites = [s for s in topo.dr_sites if planned or s.name != lost.name]
         probes = [Probe(topo, s, os.path.join(cycle_dir, "probe_%s.jsonl" % s.name)) for s in client_sites]
@@ -384,13 +402,16 @@ def cycle(args, variant, n, out_dir):
             time.sleep(1.0)
         started = time.time()
         if own_variant(variant) in PLAYBOOK_VARIANTS:
-            extra = (["-e", "failover_mode=planned"] if planned else
-                     ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % lost.name])
-            _playbook("failover.yml", extra, variant, cycle_dir, os.path.join(cycle_dir, "failover.log"))
+            if failback:
+                _playbook("failback.yml", [], variant, cycle_dir, os.path.join(cycle_dir, "failback.log"))
+            else:
+                extra = (["-e", "failover_mode=planned"] if planned else
+                         ["-e", "failover_mode=disaster", "-e", "failover_confirm_lost_site=%s" % lost.name])
+                _playbook("failover.yml", extra, variant, cycle_dir, os.path.join(cycle_dir, "failover.log"))
             result["wall_s"] = round(time.time() - started, 3)
-            result["steps"] = _report_steps(cycle_dir, variant)
+            result["steps"] = _report_steps(cycle_dir, variant, "failback" if failback else "failover")
         else:
-            result["steps"] = runbook(topo, lost, survivor, secrets, planned=planned)
+            result["steps"] = runbook(topo, lost, survivor, secrets, planned=planned, failback=failback)
             result["wall_s"] = round(time.time() - started, 3)
         # Every client must get a write through after the recovery; RTO is the first of them.
         windows = []
@@ -423,7 +444,7 @@ def _ansible_core():
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="bench", description="failover.yml against a bare runbook, interleaved cycles")
     parser.add_argument("--cycles", type=int, default=5, help="cycles per variant (default 5)")
-    parser.add_argument("--scenario", choices=["disaster", "partition", "planned"], default="disaster")
+    parser.add_argument("--scenario", choices=["disaster", "partition", "planned", "failback"], default="disaster")
     parser.add_argument("--sites", type=int, default=2)
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(DEFAULT_VARIANTS),
                         help="interleaved in this order (default: %s); mitogen is the playbook with %s=1"

@@ -15,17 +15,20 @@ from genesys_lab import bench
 
 MITOGEN = "GENESYS_DR_MITOGEN"
 
-# Records what it was started with; as failover.yml, also writes a dr_report the way the
-# callback does, so that the cycle's step timings can be read back.
+# Records what it was started with; as failover.yml or failback.yml, also writes a dr_report
+# the way the callback does (each operation its own steps), so that the cycle's step timings can be read back.
 FAKE_PLAYBOOK = """#!%s
 import json, os, sys
 report_dir = os.environ["GENESYS_DR_REPORT_DIR"]
 with open(os.path.join(report_dir, "calls.jsonl"), "a") as calls:
     calls.write(json.dumps({"playbook": os.path.basename(sys.argv[3]), "extra": sys.argv[4:],
                             "mitogen": os.environ.get("%s"), "ansible_config": os.environ.get("ANSIBLE_CONFIG")}) + "\\n")
-if sys.argv[3].endswith("failover.yml"):
-    with open(os.path.join(report_dir, "failover-20250301T100000.json"), "w") as report:
-        json.dump({"steps": [{"name": "switch DNS", "duration": 0.25}, {"name": "start masters", "duration": 1.5}],
+operation = os.path.basename(sys.argv[3])[:-len(".yml")]
+if operation in ("failover", "failback"):
+    steps = ([{"name": "switch DNS", "duration": 0.25}, {"name": "start masters", "duration": 1.5}]
+             if operation == "failover" else [{"name": "switch DNS back", "duration": 0.75}])
+    with open(os.path.join(report_dir, operation + "-20250301T100000.json"), "w") as report:
+        json.dump({"steps": steps,
                    "task_runner": os.environ.get("FAKE_TASK_RUNNER") or
                    ("mitogen" if os.environ.get("%s") == "1" else "ansible")}, report)
 """ % (sys.executable, MITOGEN, MITOGEN)
@@ -104,7 +107,8 @@ def fake_lab(monkeypatch):
     monkeypatch.setattr(bench.lab, "load_secrets", lambda: {})
     monkeypatch.setattr(bench, "Probe", FakeProbe)
     ran = []
-    monkeypatch.setattr(bench, "runbook", lambda *args, **kwargs: ran.append(kwargs) or {"DB": 0.1})
+    monkeypatch.setattr(bench, "runbook", lambda _topo, lost, survivor, _secrets, **kwargs: ran.append(
+        dict(kwargs, lost=lost.name, survivor=survivor.name)) or {"DB": 0.1})
     return ran
 
 
@@ -128,6 +132,34 @@ def test_a_cycle_of_each_variant(fake_top, tmp_path, monkeypatch, variant, mitog
         assert ran_runbook == []
     else:
         assert result["steps"] == {"DB": 0.1} and len(ran_runbook) == 1
+
+
+@pytest.mark.parametrize("variant, mitogen", [("playbook", None), ("mitogen", "1"), ("runbook", None)])
+def test_a_failback_cycle_times_the_switch_back_from_the_secondary(fake_top, tmp_path, monkeypatch, variant, mitogen):
+    monkeypatch.setenv(MITOGEN, "1")
+    ran_runbook = fake_lab(monkeypatch)
+    args = bench.parse_args(["--scenario", "failback"])
+    result = bench.cycle(args, variant, 1, str(tmp_path / "out"))
+    assert result["ok"], result["error"]
+    recorded = calls(tmp_path / "out" / ("failback-%s-01" % variant))
+    # Untimed: a planned failover and the reprotect, by the collection, on the variant's task
+    # runner (the runbook's by the plain playbook variant). Then the timed switch back.
+    prep = ["normal.yml", "failover.yml", "reprotect.yml"]
+    if variant == "runbook":
+        assert [c["playbook"] for c in recorded] == prep
+        assert [c["mitogen"] for c in recorded] == [None] * 3
+        assert ran_runbook == [dict(planned=True, failback=True, lost="site2", survivor="site1")]
+        assert result["steps"] == {"DB": 0.1}
+    else:
+        assert [c["playbook"] for c in recorded] == prep + ["failback.yml"]
+        assert [c["mitogen"] for c in recorded] == [mitogen] * 4
+        assert recorded[3]["extra"] == []
+        # The steps are the failback's report's, not those of the failover before it.
+        assert result["steps"] == {"switch DNS back": 0.75}
+        assert ran_runbook == []
+    assert recorded[1]["extra"] == ["-e", "failover_mode=planned"]
+    # As in a planned failover: the outage each client saw, the RTO ending at the earliest.
+    assert result["limited_s"] == {"site1": 1.5, "site2": 1.5} and result["rto_s"] == 2.0
 
 
 @pytest.mark.parametrize("variant, runner", [("playbook", "mitogen"), ("mitogen", "ansible")])
