@@ -113,13 +113,14 @@ def fencing_verdict(hostvars, groups, site, silent_hosts=None, allow_unreachable
     not_reached = [host for name, _group in kinds for host in hosts
                    if name in records[host] and records[host][name] != 'done'] + silent
     unreachable, never_ran = [], []
-    for host in unique_in_order(unfenced):
+    unfenced_hosts = unique_in_order(unfenced)
+    for host in unfenced_hosts:
         results = [records[host].get(name) for name in FENCING_RESULT_NAMES]
         if any(isinstance(result, Mapping) and result.get('unreachable') for result in results):
             unreachable.append(host)
         elif not begun[host]:
             never_ran.append(host)
-    failed = [host for host in unique_in_order(unfenced) if host not in unreachable + never_ran]
+    failed = [host for host in unfenced_hosts if host not in unreachable + never_ran]
     problems = []
     if unreachable or (not_reached and not allow_unreachable):
         problems.append('unreachable: ' + ', '.join(sorted(set(unreachable + ([] if allow_unreachable else not_reached)))))

@@ -429,7 +429,8 @@ from ansible_collections.genesys_dr.framework.plugins.module_utils.subscription_
 
 def run(module, sub):
     initial = sub.observe()
-    if module.params['require_running'] and module.params['state'] == 'running' and initial['status'] != 'running':
+    # main() refuses require_running with another state than running.
+    if module.params['require_running'] and initial['status'] != 'running':
         module.fail_json(msg='subscription %s is %s, not running (require_running): it is not in sync with its publisher. '
                              'Nothing was changed.' % (sub.name, initial['status']), initial_state=initial, changed=False)
     if module.params['publisher_lost']:
