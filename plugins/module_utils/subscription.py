@@ -134,11 +134,14 @@ class Subscription(SubscriptionState):
                 queries=self.executed_queries, subscription=self.observe())
 
     def end_idle_apply_worker(self, oid):
-        """After DISABLE, with the publisher reported lost: end the apply worker if it sleeps outside a transaction.
+        """After DISABLE: end the apply worker if it sleeps outside a transaction.
 
-        Such a worker has applied everything it read, and nothing more can come from a lost publisher; but it
-        notices DISABLE only when it wakes up, up to a second later (the apply loop's nap), and until it is gone
-        the subscription may still write. A worker inside a transaction, or busy, is left to wait_workers_gone().
+        Such a worker has applied everything it read. It notices DISABLE only when it wakes up, up to a second
+        later (the apply loop's nap), and until it is gone the subscription may still write, and its WAL sender
+        holds the slot on the publisher. Ending it loses nothing it would have applied: a worker rereads its
+        subscription before the first change of a transaction, so once awake it would stop there without applying
+        more. Nothing more can come from a lost publisher anyway. A worker inside a transaction, or busy, is left
+        to wait_workers_gone(), which gives it time to finish.
         """
         if self.check_mode:
             return
@@ -497,8 +500,7 @@ class Subscription(SubscriptionState):
     def detach(self, initial):
         if initial['enabled']:
             self._alter('DISABLE')
-            if self.params['publisher_lost']:
-                self.end_idle_apply_worker(initial['oid'])
+            self.end_idle_apply_worker(initial['oid'])
             self.wait_workers_gone(initial['oid'])
         if initial['slot_name']:
             self._alter('SET (slot_name = NONE)')

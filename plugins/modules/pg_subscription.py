@@ -394,10 +394,12 @@ terminated_workers:
   sample: [48213]
 ended_idle_workers:
   description:
-    - With O(publisher_lost), process ids of apply workers ended (C(pg_terminate_backend())) right after the subscription
-      was disabled because they slept outside a transaction, waiting for the lost publisher - having applied all
-      they had received. Such a worker would notice the disabling only at its next wake-up, up to a second later.
-      A worker inside a transaction is never ended this way (see RV(terminated_workers)).
+    - Process ids of apply workers ended (C(pg_terminate_backend())) right after the subscription was disabled because
+      they slept outside a transaction, waiting for their publisher - having applied all they had received. Such a
+      worker would notice the disabling only at its next wake-up, up to a second later, and would then stop before
+      the next change anyway; until then its WAL sender holds the slot on the publisher.
+    - A worker inside a transaction is never ended this way (see RV(terminated_workers)).
+    - Before version 0.3.0, only with O(publisher_lost).
   returned: always
   type: list
   elements: int

@@ -331,6 +331,60 @@ def stop_while_idle(cluster, db, pid):
         os.kill(pid, signal.SIGCONT)
 
 
+@contextlib.contextmanager
+def held_idle(cluster, db, pid):
+    """Hold the apply worker pid (SIGSTOP) in its wait for the publisher, outside a transaction, so that it cannot
+    notice DISABLE and go by itself: only a SIGTERM ends it. It is let go once a SIGTERM is pending, or at the end.
+    Yields an Event set only when the SIGTERM came while the worker was held (not when the watcher gave up)."""
+    stop_while_idle(cluster, db, pid)
+    terminated_while_held = threading.Event()
+    done = threading.Event()
+
+    def resume_once_terminated():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not done.is_set():
+            if sigterm_pending(pid):
+                terminated_while_held.set()
+                break
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGCONT)
+
+    watcher = threading.Thread(target=resume_once_terminated)
+    watcher.start()
+    try:
+        yield terminated_while_held
+    finally:
+        done.set()
+        watcher.join()
+
+
+def test_stop_ends_an_idle_apply_worker_at_once_and_drops_the_slot(pair, module_runner):
+    """A reachable publisher: the idle worker is ended right after DISABLE, not left to its next wake-up (up to a
+    second later, while its WAL sender holds the slot the module then drops). It had applied all it received."""
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    assert replicate(module_runner, running)['changed']
+    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 5) i")
+    wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == 5, what='rows streamed')
+    worker = worker_pids(b, db, 'cfg_a_to_b')
+    assert len(worker) == 1
+    with held_idle(b, db, worker[0]) as terminated_while_held:
+        stopped = replicate(module_runner, dict(running, state='stopped'))
+    assert terminated_while_held.is_set()
+    assert not stopped.get('failed'), stopped['msg']
+    # Ended as idle, not after the grace period as a worker that does not exit: no transaction rolled back.
+    assert stopped['ended_idle_workers'] == worker
+    assert stopped['terminated_workers'] == [] and not [w for w in stopped.get('warnings', []) if 'rolled back' in w]
+    assert stopped['publisher_reachable'] is True and stopped['orphaned_slots'] == []
+    # Read back: no worker, the subscription stopped, its slot gone from the publisher, every row there.
+    assert worker_pids(b, db, 'cfg_a_to_b') == []
+    assert subscription_row(b, db, 'cfg_a_to_b') == (False, None)
+    assert slots(a) == []
+    assert count(b, db, 'SELECT count(*) FROM cfg_person') == 5
+
+
 def test_publisher_lost_is_never_contacted(pair, module_runner):
     """publisher_lost: the caller found the publisher silent; the module must not connect to it.
 
@@ -348,29 +402,10 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
     assert refused.get('failed') and 'not contacted' in refused['msg'], refused
     assert 'cfg_new' not in slots(a)
 
-    # The idle apply worker is held (SIGSTOP) in its wait for the publisher, so it cannot notice DISABLE and go by
-    # itself: only the module can end it, and it is let go once the module's SIGTERM is pending.
     worker = worker_pids(b, db, 'cfg_a_to_b')
     assert len(worker) == 1
-    stop_while_idle(b, db, worker[0])
-    # Set only when the SIGTERM came while the worker was held, not when the watcher gave up.
-    terminated_while_held = threading.Event()
-
-    def resume_once_terminated():
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if sigterm_pending(worker[0]):
-                terminated_while_held.set()
-                break
-            time.sleep(0.01)
-        os.kill(worker[0], signal.SIGCONT)
-
-    watcher = threading.Thread(target=resume_once_terminated)
-    watcher.start()
-    try:
+    with held_idle(b, db, worker[0]) as terminated_while_held:
         drained = replicate(module_runner, dict(running, state='stopped', wait_for_catchup=True, publisher_lost=True))
-    finally:
-        watcher.join()
     assert terminated_while_held.is_set()
     assert not drained.get('failed'), drained['msg']
     assert drained['changed'] and drained['publisher_reachable'] is False
