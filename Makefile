@@ -20,8 +20,10 @@ test: deps
 drill: deps
 	@./tools/run-drill --keep-lab $(DRILL_ARGS)
 
-# The failover benchmark: failover.yml against a bare runbook of the same steps, interleaved
-# cycles on fresh labs; prints medians and ratios (BENCH_ARGS="--cycles 5 --sites 2").
+# The failover benchmark: the playbooks against a bare runbook of the same steps, interleaved
+# cycles on fresh labs; prints medians and ratios. By default every scenario of the goals
+# (disaster, planned, failback, partition at 2 sites, disaster at 8; over an hour); pick with
+# BENCH_ARGS="--cycles 3 --scenario planned disaster:8".
 # It builds and removes labs: nothing else may use one meanwhile.
 bench: deps
 	cd lab && $(CURDIR)/$(BIN)/python -m genesys_lab.bench $(BENCH_ARGS)

@@ -40,8 +40,12 @@ cycle with TREE's playbooks, collection, ansible.cfg and lab inventory (the same
 the same lab code), interleaved right after V. A change is then measured against its
 baseline in one run, under the same load.
 
-python -m genesys_lab.bench [--cycles N] [--scenario disaster|partition|planned|failback] [--sites N]
+python -m genesys_lab.bench [--cycles N] [--scenario SCENARIO[:SITES] ...] [--sites N]
                            [--variants playbook|mitogen|runbook ...] [--baseline TREE]
+
+SCENARIO is disaster, planned, failback or partition; without --scenario the bench runs its
+full set (FULL_SET: each at 2 sites, and the disaster at 8), one scenario after the other,
+the variants interleaved within each. --sites sets the sites of names without :SITES.
 """
 import argparse
 import json
@@ -63,6 +67,9 @@ LAB_DIR = os.path.join(TOP, "lab")
 LABCTL = [sys.executable, os.path.join(LAB_DIR, "labctl")]
 PROBE_INTERVAL = 0.1
 MASTER_ORDER = ("scs_message_server", "master_scs", ("master_cs", "primary"), ("master_cs", "backup"))
+SCENARIOS = ("disaster", "planned", "failback", "partition")
+# What `make bench` measures by default: every scenario of the goals at 2 sites, the disaster at 8.
+FULL_SET = (("disaster", 2), ("planned", 2), ("failback", 2), ("partition", 2), ("disaster", 8))
 VARIANTS = ("playbook", "mitogen", "runbook")
 DEFAULT_VARIANTS = ("playbook", "runbook")
 # The variants that recover with failover.yml (the others run a script).
@@ -367,7 +374,7 @@ def _report_steps(report_dir, variant, operation="failover"):
 
 
 def cycle(args, variant, n, out_dir):
-    cycle_dir = os.path.join(out_dir, "%s-%s-%02d" % (args.scenario, variant, n))
+    cycle_dir = os.path.join(out_dir, "%s-%d-%s-%02d" % (args.scenario, args.sites, variant, n))
     os.makedirs(cycle_dir, exist_ok=True)
     result = dict(scenario=args.scenario, sites=args.sites, variant=variant, cycle=n, ok=False, error=None,
                   rto_s=None, limited_s={}, steps={}, wall_s=None)
@@ -441,11 +448,26 @@ def _ansible_core():
         return None
 
 
+def scenario_spec(text):
+    """'planned' or 'disaster:8' -> (scenario, sites or None)."""
+    name, _colon, sites = text.partition(":")
+    if name not in SCENARIOS:
+        raise argparse.ArgumentTypeError("unknown scenario %r (known: %s)" % (name, ", ".join(SCENARIOS)))
+    if not _colon:
+        return name, None
+    if not sites.isdigit() or not 2 <= int(sites) <= 8:
+        raise argparse.ArgumentTypeError("%r: the sites after the colon must be a number from 2 to 8" % text)
+    return name, int(sites)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="bench", description="failover.yml against a bare runbook, interleaved cycles")
-    parser.add_argument("--cycles", type=int, default=5, help="cycles per variant (default 5)")
-    parser.add_argument("--scenario", choices=["disaster", "partition", "planned", "failback"], default="disaster")
-    parser.add_argument("--sites", type=int, default=2)
+    parser.add_argument("--cycles", type=int, default=5, help="cycles per variant and scenario (default 5)")
+    parser.add_argument("--scenario", nargs="+", type=scenario_spec, default=None, metavar="SCENARIO[:SITES]",
+                        help="one or more of %s, each optionally with its number of sites (default: the full set, %s)"
+                        % ("|".join(SCENARIOS), " ".join("%s:%d" % g for g in FULL_SET)))
+    parser.add_argument("--sites", type=int, default=None,
+                        help="sites of the --scenario names given without :SITES (2 to 8, default 2)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(DEFAULT_VARIANTS),
                         help="interleaved in this order (default: %s); mitogen is the playbook with %s=1"
                         % (" ".join(DEFAULT_VARIANTS), MITOGEN_ENV))
@@ -454,8 +476,17 @@ def parse_args(argv=None):
                         help="another checkout of the collection: each playbook-like variant V also runs from it as V%s"
                         % BASELINE_SUFFIX)
     args = parser.parse_args(argv)
-    if args.cycles < 1 or not 2 <= args.sites <= 8:
-        parser.error("--cycles must be >= 1 and --sites between 2 and 8")
+    if args.cycles < 1:
+        parser.error("--cycles must be >= 1")
+    if args.sites is not None and not 2 <= args.sites <= 8:
+        parser.error("--sites must be between 2 and 8")
+    if args.scenario is None and args.sites is not None:
+        parser.error("--sites applies to the --scenario names without :SITES; without --scenario the bench runs its full "
+                     "set (%s)" % " ".join("%s:%d" % g for g in FULL_SET))
+    args.groups = (list(FULL_SET) if args.scenario is None else
+                   [(name, (args.sites or 2) if sites is None else sites) for name, sites in args.scenario])
+    if len(set(args.groups)) != len(args.groups):
+        parser.error("--scenario names a scenario at the same number of sites twice")
     if len(set(args.variants)) != len(args.variants):
         parser.error("--variants names a variant twice")
     if args.baseline is not None:
@@ -498,13 +529,15 @@ def main(argv=None):
                        tree=BASELINE, git=subprocess.run(["git", "rev-parse", "HEAD"], cwd=BASELINE, capture_output=True,
                                                          text=True, check=False).stdout.strip()),
                    cycles=[])
-    _log("%d cycle(s) of %s per variant (%s), %d sites; results in %s" % (
-        args.cycles, args.scenario, ", ".join(args.variants), args.sites, out_dir))
+    _log("%d cycle(s) per variant (%s) of %s; results in %s" % (
+        args.cycles, ", ".join(args.variants), ", ".join("%s at %d sites" % g for g in args.groups), out_dir))
     try:
-        for n in range(1, args.cycles + 1):
-            for variant in args.variants:
-                results["cycles"].append(cycle(args, variant, n, out_dir))
-                write_file(os.path.join(out_dir, "bench.json"), json.dumps(results, indent=2) + "\n")
+        for scenario, sites in args.groups:
+            group = argparse.Namespace(**dict(vars(args), scenario=scenario, sites=sites))
+            for n in range(1, args.cycles + 1):
+                for variant in args.variants:
+                    results["cycles"].append(cycle(group, variant, n, out_dir))
+                    write_file(os.path.join(out_dir, "bench.json"), json.dumps(results, indent=2) + "\n")
     finally:
         subprocess.run(LABCTL + ["down"], capture_output=True, check=False)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -121,7 +121,7 @@ def test_a_cycle_of_each_variant(fake_top, tmp_path, monkeypatch, variant, mitog
     result = bench.cycle(args, variant, 1, str(tmp_path / "out"))
     assert result["ok"], result["error"]
     assert result["variant"] == variant and result["rto_s"] is not None
-    recorded = calls(tmp_path / "out" / ("planned-%s-01" % variant))
+    recorded = calls(tmp_path / "out" / ("planned-2-%s-01" % variant))
     # normal.yml before the fault, then failover.yml: both with the variant's setting.
     assert [c["playbook"] for c in recorded] == (["normal.yml", "failover.yml"] if failover else ["normal.yml"])
     assert [c["mitogen"] for c in recorded] == [mitogen] * len(recorded)
@@ -138,10 +138,10 @@ def test_a_cycle_of_each_variant(fake_top, tmp_path, monkeypatch, variant, mitog
 def test_a_failback_cycle_times_the_switch_back_from_the_secondary(fake_top, tmp_path, monkeypatch, variant, mitogen):
     monkeypatch.setenv(MITOGEN, "1")
     ran_runbook = fake_lab(monkeypatch)
-    args = bench.parse_args(["--scenario", "failback"])
+    args = types.SimpleNamespace(scenario="failback", sites=2)
     result = bench.cycle(args, variant, 1, str(tmp_path / "out"))
     assert result["ok"], result["error"]
-    recorded = calls(tmp_path / "out" / ("failback-%s-01" % variant))
+    recorded = calls(tmp_path / "out" / ("failback-2-%s-01" % variant))
     # Untimed: a planned failover and the reprotect, by the collection, on the variant's task
     # runner (the runbook's by the plain playbook variant). Then the timed switch back.
     prep = ["normal.yml", "failover.yml", "reprotect.yml"]
@@ -184,12 +184,59 @@ def test_variants_are_interleaved_in_the_order_given(fake_top, tmp_path, monkeyp
 
     monkeypatch.setattr(bench, "cycle", fake_cycle)
     out = tmp_path / "out"
-    assert bench.main(["--cycles", "2", "--variants", "mitogen", "runbook", "playbook", "--out", str(out)]) == 0
+    assert bench.main(["--cycles", "2", "--scenario", "disaster", "--variants", "mitogen", "runbook", "playbook",
+                       "--out", str(out)]) == 0
     assert seen == [("mitogen", 1), ("runbook", 1), ("playbook", 1), ("mitogen", 2), ("runbook", 2), ("playbook", 2)]
     with open(str(out / "bench.json"), encoding="utf-8") as written:
         stored = json.load(written)
     assert [c["variant"] for c in stored["results"]["cycles"]] == [v for v, _n in seen]
     assert "mitogen RTO median <= 8.0 s" in capsys.readouterr().out
+
+
+def test_without_a_scenario_the_bench_runs_every_scenario_of_the_goals(fake_top, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "LABCTL", ["true"])
+    seen = []
+
+    def fake_cycle(args, variant, n, _out_dir):
+        seen.append((args.scenario, args.sites, variant, n))
+        return dict(scenario=args.scenario, sites=args.sites, variant=variant, cycle=n, ok=True, error=None,
+                    rto_s=5.0 if args.sites == 2 else 5.5, limited_s={}, steps={}, wall_s=1.0)
+
+    monkeypatch.setattr(bench, "cycle", fake_cycle)
+    assert bench.main(["--cycles", "2", "--out", str(tmp_path / "out")]) == 0
+    groups = [("disaster", 2), ("planned", 2), ("failback", 2), ("partition", 2), ("disaster", 8)]
+    # One scenario after the other; within each, cycle by cycle, the variants interleaved.
+    assert seen == [(name, sites, variant, n) for name, sites in groups for n in (1, 2) for variant in ("playbook", "runbook")]
+    out = capsys.readouterr().out
+    # One table, with every goal: the planned and failback limits, and 8 sites against 2.
+    for line in ("planned 2 sites: playbook RTO median <= 6.0 s", "failback 2 sites: playbook RTO median <= 6.0 s",
+                 "partition 2 sites: playbook RTO median <= 8.0 s", "disaster 8 sites: playbook RTO median"):
+        assert line in out, out
+
+
+@pytest.mark.parametrize("argv, groups", [
+    (["--scenario", "planned"], [("planned", 2)]),
+    (["--scenario", "failback", "disaster:8", "--sites", "3"], [("failback", 3), ("disaster", 8)]),
+    (["--scenario", "disaster", "disaster:8"], [("disaster", 2), ("disaster", 8)]),
+])
+def test_scenarios_with_and_without_their_sites(argv, groups):
+    assert bench.parse_args(argv).groups == groups
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--scenario", "planed"], "unknown scenario 'planed'"),
+    (["--scenario", "disaster:9"], "from 2 to 8"),
+    (["--scenario", "disaster:x"], "from 2 to 8"),
+    (["--scenario", "disaster", "disaster:2"], "same number of sites twice"),
+    (["--sites", "8"], "without --scenario the bench runs its full set"),
+    (["--scenario", "planned", "--sites", "1"], "--sites must be between 2 and 8"),
+    (["--cycles", "0"], "--cycles must be >= 1"),
+])
+def test_a_bad_scenario_is_refused_before_any_lab_is_built(argv, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        bench.parse_args(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
 
 
 def test_the_default_variants_stay_playbook_and_runbook():
