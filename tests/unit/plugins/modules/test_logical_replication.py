@@ -331,6 +331,19 @@ def stop_while_idle(cluster, db, pid):
         os.kill(pid, signal.SIGCONT)
 
 
+def streaming_cfg(pair, module_runner, rows):
+    """A new database with the cfg schema at both clusters, cfg_pub on a, subscription cfg_a_to_b running on b, and
+    rows cfg_person rows written on a and streamed to b. Returns (db, the running subscription's module args)."""
+    a, b = pair
+    db = new_db(pair, CFG_SCHEMA)
+    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
+    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
+    assert replicate(module_runner, running)['changed']
+    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, %d) i" % rows)
+    wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == rows, what='rows streamed')
+    return db, running
+
+
 @contextlib.contextmanager
 def held_idle(cluster, db, pid):
     """Hold the apply worker pid (SIGSTOP) in its wait for the publisher, outside a transaction, so that it cannot
@@ -362,12 +375,7 @@ def test_stop_ends_an_idle_apply_worker_at_once_and_drops_the_slot(pair, module_
     """A reachable publisher: the idle worker is ended right after DISABLE, not left to its next wake-up (up to a
     second later, while its WAL sender holds the slot the module then drops). It had applied all it received."""
     a, b = pair
-    db = new_db(pair, CFG_SCHEMA)
-    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
-    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    assert replicate(module_runner, running)['changed']
-    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 5) i")
-    wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == 5, what='rows streamed')
+    db, running = streaming_cfg(pair, module_runner, 5)
     worker = worker_pids(b, db, 'cfg_a_to_b')
     assert len(worker) == 1
     with held_idle(b, db, worker[0]) as terminated_while_held:
@@ -390,12 +398,7 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
 
     The publisher here is alive: had the module talked to it, it would have dropped the slot."""
     a, b = pair
-    db = new_db(pair, CFG_SCHEMA)
-    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
-    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    assert replicate(module_runner, running)['changed']
-    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 5) i")
-    wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == 5, what='rows streamed')
+    db, running = streaming_cfg(pair, module_runner, 5)
 
     refused = replicate(module_runner, dict(running, publisher_lost=True, copy_data=True, state='running',
                                             name='cfg_new', slot_name='cfg_new'))
@@ -427,12 +430,7 @@ def test_publisher_lost_is_never_contacted(pair, module_runner):
 
 def test_catchup_with_publisher_killed_then_orphan_slot_cleanup(pair, module_runner):
     a, b = pair
-    db = new_db(pair, CFG_SCHEMA)
-    replicate(module_runner, pub_args(a, db, 'cfg_pub', all_tables=True))
-    running = sub_args(b, a, db, 'cfg_a_to_b', ['cfg_pub'])
-    assert replicate(module_runner, running)['changed']
-    a.sql(db, "INSERT INTO cfg_person (name) SELECT 'p' || i FROM generate_series(1, 20) i")
-    wait_until(lambda: count(b, db, 'SELECT count(*) FROM cfg_person') == 20, what='rows streamed')
+    db, running = streaming_cfg(pair, module_runner, 20)
     a.kill()
     try:
         drained = replicate(module_runner, dict(running, state='stopped', wait_for_catchup=True))
