@@ -255,8 +255,7 @@ def role_calls(tasks):
     """Every import_role / include_role in a task list, blocks included."""
     for task in tasks or []:
         for key in ('block', 'rescue', 'always'):
-            for call in role_calls(task.get(key)):
-                yield call
+            yield from role_calls(task.get(key))
         for call in ROLE_CALLS:
             if call in task:
                 yield task['name'], task[call]
