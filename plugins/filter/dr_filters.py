@@ -82,10 +82,10 @@ def unreachable_hosts(hosts, hostvars, result_name):
 
 # Set or registered by the first task of the fencing's stop_masters.yml and revoke_access.yml,
 # whether it ran or was skipped: the fencing step began on that host.
-FENCING_BEGUN_MARKERS = ('fencing_masters_stop', 'fencing_access_begun')
+FENCING_BEGUN_MARKERS = ('fencing_unlisted', 'fencing_access_begun')
 # What the fencing tasks register: one of them marked unreachable says the host left the run
 # because it could not be reached.
-FENCING_RESULT_NAMES = ('fencing_masters_stop', 'db_access_result')
+FENCING_RESULT_NAMES = ('fencing_unlisted', 'applications_results', 'fencing_leftovers', 'db_access_result')
 
 
 def fencing_verdict(hostvars, groups, site, silent_hosts=None, allow_unreachable=False):

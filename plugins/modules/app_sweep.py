@@ -50,20 +50,6 @@ options:
     type: list
     elements: str
     default: []
-  stop_order:
-    description:
-      - Names of applications of O(listed) to stop one at a time, in this order, each gone before the next one gets
-        SIGTERM - a master pair backup first, so that the backup never takes over from the primary.
-      - With it, the module stops in three phases - first every application found that O(listed) does not name (a
-        forgotten backup would otherwise take over when the listed primary stops), then these in order, then
-        whatever else outside O(keep) is still or again running (a listed application not in this list, or one a
-        supervisor started again meanwhile).
-      - Without it, every application found outside O(keep) gets SIGTERM at once.
-      - A name in O(keep), a name not in O(listed) and a repeated name are refused before anything is stopped.
-    type: list
-    elements: str
-    default: []
-    version_added: 0.3.0
   force:
     description:
       - Send SIGKILL to the processes still alive O(stop_timeout) seconds after SIGTERM.
@@ -104,13 +90,6 @@ EXAMPLES = r'''
     keep: [CSProxy_East_P, CSProxy_East_B]
     listed: [CfgServer_Master_East_P, CfgServer_Master_East_B, SCS_Master_East, MsgServer_SCS_East]
   register: swept
-
-- name: Fence a management host in one call - the unlisted masters, then the listed ones backup first, then any left
-  genesys_dr.framework.app_sweep:
-    app_base: /opt/genesys/gcti
-    keep: [CSProxy_East_P, CSProxy_East_B]
-    listed: [CfgServer_Master_East_P, CfgServer_Master_East_B, SCS_Master_East, MsgServer_SCS_East]
-    stop_order: [CfgServer_Master_East_B, CfgServer_Master_East_P, SCS_Master_East, MsgServer_SCS_East]
 
 - name: Say which applications the inventory forgot
   ansible.builtin.debug:
@@ -202,7 +181,6 @@ class AppSweep:
         self.listed = set(module.params['listed'])
         self.force = module.params['force']
         self.stop_timeout = module.params['stop_timeout']
-        self.stop_order = module.params['stop_order']
         self.actions = []
         self.changed = False
         self.kept = set()
@@ -232,27 +210,14 @@ class AppSweep:
                 self.fail('cannot send %s to %s pid %d: %s; run the task as root (become) or as the user that runs '
                           'the application' % (signal.Signals(signum).name, entry.name, entry.info.pid, exc), found)
 
-    def phases(self):
-        """Which processes each phase of the stop handles, in order (predicates on a process)."""
-        if not self.stop_order:
-            return [lambda p: True]
-        # The unlisted first, then the ordered ones, then the rest (the last phase takes whatever is left).
-        return ([lambda p: p.name not in self.listed] +
-                [lambda p, name=name: p.name == name for name in self.stop_order] +
-                [lambda p: True])
-
-    def stop(self, targets, found, scope=lambda p: True):
-        """SIGTERM to targets, then wait until no process of the scope is left, signalling what appears meanwhile."""
+    def stop(self, targets, found):
         self.changed = True
         signalled = set()
         self.signal_all(targets, signal.SIGTERM, signalled, found)
         self.actions.append('sent SIGTERM to %s' % describe(targets))
 
-        def scoped():
-            return [p for p in self.scan() if scope(p)]
-
         def gone():
-            current = scoped()
+            current = self.scan()
             newcomers = [p for p in current if p.info.pid not in signalled]
             if newcomers:
                 # Started again meanwhile (a supervisor): it is a master process of this host too.
@@ -264,13 +229,13 @@ class AppSweep:
 
         if wait_for(gone, self.stop_timeout):
             return
-        survivors = scoped()
+        survivors = self.scan()
         if self.force:
             self.signal_all(survivors, signal.SIGKILL, signalled, found)
             self.actions.append('sent SIGKILL to %s after %d s' % (describe(survivors), self.stop_timeout))
-            if wait_for(lambda: not scoped(), KILL_GRACE):
+            if wait_for(lambda: not self.scan(), KILL_GRACE):
                 return
-            survivors = scoped()
+            survivors = self.scan()
             self.fail('%s did not stop: still alive %d s after SIGKILL (process state: %s)' % (
                 describe(survivors), KILL_GRACE, ', '.join('%d=%s' % (p.info.pid, p.info.state) for p in survivors)), found)
         self.fail('%s did not stop: still alive %d s after SIGTERM; force=false, so no SIGKILL was sent' % (
@@ -290,23 +255,14 @@ class AppSweep:
         found = []
         for entry in targets:
             self.record(found, entry)
-        if targets and self.module.check_mode:
-            self.changed = True
-            left = targets
-            for scope in self.phases():
-                planned = [p for p in left if scope(p)]
-                left = [p for p in left if not scope(p)]
-                if planned:
-                    self.actions.append('send SIGTERM to %s' % describe(planned))
-            if self.force:
-                self.actions.append('send SIGKILL to what is still alive after %d s' % self.stop_timeout)
-        elif targets:
-            for scope in self.phases():
-                running = [p for p in self.scan() if scope(p)]
-                for entry in running:
-                    self.record(found, entry)
-                if running:
-                    self.stop(running, found, scope)
+        if targets:
+            if self.module.check_mode:
+                self.changed = True
+                self.actions.append('send SIGTERM to %s' % describe(targets))
+                if self.force:
+                    self.actions.append('send SIGKILL to what is still alive after %d s' % self.stop_timeout)
+            else:
+                self.stop(targets, found)
         unlisted = self.unlisted(found)
         for entry in found:
             if not entry['listed']:
@@ -327,20 +283,9 @@ def main():
             listed=dict(type='list', elements='str', default=[]),
             force=dict(type='bool', default=True),
             stop_timeout=dict(type='int', default=30),
-            stop_order=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    order = params['stop_order']
-    problems = []
-    if len(set(order)) != len(order):
-        problems.append('names an application twice')
-    for what, names in (('in keep', set(order) & set(params['keep'])), ('not in listed', set(order) - set(params['listed']))):
-        if names:
-            problems.append('names applications %s: %s' % (what, ', '.join(sorted(names))))
-    if problems:
-        module.fail_json(msg='stop_order %s; nothing was stopped' % '; '.join(problems))
     AppSweep(module).run()
 
 

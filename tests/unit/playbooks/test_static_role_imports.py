@@ -262,13 +262,13 @@ def role_calls(tasks):
 
 
 def test_the_fencing_includes_its_roles_without_a_second_argument_check():
-    """The fencing includes the db_access role dynamically (a skipped include on a host not reached is one task
-    round). That include skips Ansible's argument check too, as the procedures' imports do: it was one task round
-    (about 0.05 s) on a planned failover's and a failback's limited mode. The masters' stop is one app_sweep call
-    and includes no role."""
+    """The fencing includes the applications and db_access roles dynamically (a skipped include on a host not
+    reached is one task round). Those includes skip Ansible's argument check too, as the procedures' imports
+    do: it was one task round each (about 0.05 s) on a planned failover's and a failback's limited mode."""
     found = []
     for path in sorted(glob.glob(os.path.join(TOP, 'roles', 'fencing', 'tasks', '*.yml'))):
         for name, call in role_calls(load(path)):
             found.append((os.path.basename(path), name, call['name'], call.get('rolespec_validate')))
-    assert sorted((f, role) for f, _name, role, _v in found) == [('revoke_access.yml', FQCN + 'db_access')], found
+    assert sorted((f, role) for f, _name, role, _v in found) == [
+        ('revoke_access.yml', FQCN + 'db_access'), ('stop_masters.yml', FQCN + 'applications')], found
     assert [entry for entry in found if entry[3] is not False] == []

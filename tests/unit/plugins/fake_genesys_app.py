@@ -77,17 +77,8 @@ class FakeApp:
         self.reconnect_wanted = True
         self.next_attempt = 0.0
 
-    def stop_log(self, event):
-        """One line '<app> <event>' appended to the --stop-log file that several fake apps share."""
-        if self.args.stop_log:
-            with open(self.args.stop_log, 'a') as handle:
-                handle.write('%s %s\n' % (self.args.app, event))
-
     def on_term(self, signum, frame):
         self.log('stopping on signal %d' % signum)
-        self.stop_log('term')
-        time.sleep(self.args.stop_delay)
-        self.stop_log('exit')
         sys.exit(0)
 
     def run(self):
@@ -149,8 +140,6 @@ def main(argv=None):
     parser.add_argument('--start-delay', type=float, default=0.0, help='seconds before listening')
     parser.add_argument('--exit-code', type=int, default=0, help='log an error and exit with it (at once or after --exit-after)')
     parser.add_argument('--exit-after', type=float, default=0.0, help='seconds of normal running before --exit-code')
-    parser.add_argument('--stop-log', help='file to append "<app> term" to on SIGTERM and "<app> exit" when leaving')
-    parser.add_argument('--stop-delay', type=float, default=0.0, help='seconds between SIGTERM and the exit')
     parser.add_argument('--proxy', action='store_true', help='keep a connection to the master')
     parser.add_argument('--master-file', help='file holding "HOST PORT" of the master, re-read on SIGHUP')
     return FakeApp(parser.parse_args(argv)).run()

@@ -171,8 +171,8 @@ FENCE_GROUPS = {'management_hosts': ['e-mgmt', 'e-mgmt-2', 'w-mgmt'], 'db_hosts'
 
 def fenced_hostvars(**changes):
     """Hostvars after both fencing steps ran everywhere at east; a change replaces a host's vars."""
-    hostvars = {'e-mgmt': {'fencing_masters_stop': {'changed': False}, 'fencing_masters': 'done'},
-                'e-mgmt-2': {'fencing_masters_stop': {'changed': False}, 'fencing_masters': 'done'},
+    hostvars = {'e-mgmt': {'fencing_unlisted': {'changed': False}, 'fencing_masters': 'done'},
+                'e-mgmt-2': {'fencing_unlisted': {'changed': False}, 'fencing_masters': 'done'},
                 'e-db': {'fencing_access_begun': True, 'fencing_access': 'done'},
                 'e-proxy': {}, 'w-mgmt': {}, 'w-db': {}}
     hostvars.update(changes)
@@ -187,9 +187,9 @@ def test_fencing_verdict_fenced_when_every_host_recorded_done():
 def test_fencing_verdict_names_each_unfenced_host_by_its_kind():
     hostvars = fenced_hostvars(**{
         # its fencing result says it could not be reached
-        'e-mgmt': {'fencing_masters_stop': {'unreachable': True, 'msg': 'ssh: timed out'}},
+        'e-mgmt': {'fencing_unlisted': {'unreachable': True, 'msg': 'ssh: timed out'}},
         # reachable, the step began, no record: it failed there
-        'e-mgmt-2': {'fencing_masters_stop': {'changed': True, 'failed': True}},
+        'e-mgmt-2': {'fencing_unlisted': {'changed': False}, 'applications_results': {'failed': True}},
         # the step never began there
         'e-db': {}})
     verdict = fencing_verdict(hostvars, FENCE_GROUPS, 'east', [], True)
@@ -232,8 +232,9 @@ class CountingVars(dict):
 def test_fencing_verdict_reads_each_variable_of_a_host_once():
     # Unreachable, failed and not reached at once: every read the verdict makes.
     plain = fenced_hostvars(**{
-        'e-mgmt': {'fencing_masters_stop': {'unreachable': True}},
-        'e-mgmt-2': {'fencing_masters_stop': {'changed': True, 'failed': True}},
+        'e-mgmt': {'fencing_unlisted': {'unreachable': True}},
+        'e-mgmt-2': {'fencing_unlisted': {'changed': False}, 'applications_results': {'failed': True},
+                     'fencing_leftovers': {'changed': False}},
         'e-db': {'fencing_access': 'not done: host not reached', 'db_access_result': {'changed': True}}})
     reads = {}
     hostvars = dict((host, CountingVars(reads, host, host_vars)) for host, host_vars in plain.items())

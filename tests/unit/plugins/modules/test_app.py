@@ -512,53 +512,6 @@ def test_sweep_stops_every_master_under_the_base_and_reports_the_unlisted(lab, t
     assert again['changed'] is False and again['found'] == [] and again['unlisted'] == [] and again['warnings'] == []
 
 
-def test_sweep_with_a_stop_order_stops_the_unlisted_then_one_at_a_time_then_the_rest(lab, tmp_path, tmp_path_factory):
-    """The fencing of a management host in one call: an unlisted master first (a forgotten backup must not take over
-    when the listed primary stops), then the ordered ones, each gone before the next gets SIGTERM, then a listed one
-    outside the order; the kept one is left alone. Read back from the log the applications write as they stop (each
-    takes 0.2 s to exit, so SIGTERMs sent together would interleave there) and from the process table."""
-    stop_log = str(tmp_path_factory.mktemp('stoplog') / 'stop.log')
-    backup, primary, scs, extra, unlisted, kept = (lab.name('CS_B'), lab.name('CS_P'), lab.name('SCS'), lab.name('MS'),
-                                                   lab.name('CS_B_unlisted'), lab.name('CSProxy'))
-    for name in (backup, primary, scs, extra, unlisted, kept):
-        ok({'name': name, 'app_dir': lab.app_dir(name, '--stop-log %s --stop-delay 0.2' % stop_log)})
-    kept_pids = pids_of(kept)
-
-    result = sweep({'app_base': str(tmp_path), 'keep': [kept], 'listed': [primary, backup, scs, extra],
-                    'stop_order': [backup, primary, scs], 'stop_timeout': 10})
-    assert not result['failed'], result['msg']
-    assert result['changed'] is True and result['unlisted'] == [unlisted] and result['remaining'] == []
-    with open(stop_log) as log:
-        lines = log.read().splitlines()
-    assert lines == ['%s %s' % (name, event) for name in (unlisted, backup, primary, scs, extra) for event in ('term', 'exit')]
-    assert [pids_of(name) for name in (backup, primary, scs, extra, unlisted)] == [[]] * 5
-    assert pids_of(kept) == kept_pids
-
-
-def test_sweep_refuses_a_bad_stop_order_before_stopping_anything(lab, tmp_path):
-    listed, kept = lab.name('CS_P'), lab.name('CSProxy')
-    for name in (listed, kept):
-        ok({'name': name, 'app_dir': lab.app_dir(name)})
-    before = [pids_of(listed), pids_of(kept)]
-    for order, expected in (([kept, listed], 'names applications in keep: %s' % kept),
-                            ([listed, 'Forgotten_B'], 'names applications not in listed: Forgotten_B'),
-                            ([listed, listed], 'names an application twice')):
-        result = sweep({'app_base': str(tmp_path), 'keep': [kept], 'listed': [listed], 'stop_order': order})
-        assert result['failed'] and expected in result['msg'] and 'nothing was stopped' in result['msg'], result
-        assert [pids_of(listed), pids_of(kept)] == before
-
-
-def test_sweep_with_a_stop_order_in_check_mode_lists_the_phases_and_stops_nothing(lab, tmp_path):
-    backup, primary, unlisted = lab.name('CS_B'), lab.name('CS_P'), lab.name('SCS_unlisted')
-    pids = dict((name, ok({'name': name, 'app_dir': lab.app_dir(name)})['pids'][0]) for name in (backup, primary, unlisted))
-    result = sweep({'app_base': str(tmp_path), 'listed': [primary, backup], 'stop_order': [backup, primary],
-                    'stop_timeout': 1}, check=True)
-    assert result['changed'] is True and result['remaining'] == sorted(pids)
-    assert result['actions'] == ['send SIGTERM to %s (pid %d)' % (name, pids[name]) for name in (unlisted, backup, primary)] + [
-        'send SIGKILL to what is still alive after 1 s']
-    assert [pids_of(name) for name in (backup, primary, unlisted)] == [[pids[backup]], [pids[primary]], [pids[unlisted]]]
-
-
 def test_sweep_in_check_mode_stops_nothing(lab, tmp_path):
     name = lab.name('SCS_unlisted')
     pid = ok({'name': name, 'app_dir': lab.app_dir(name)})['pids'][0]
