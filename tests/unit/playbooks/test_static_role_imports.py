@@ -252,10 +252,8 @@ def test_every_step_that_can_continue_an_attempt_is_told_whether_this_run_does()
 
 
 def role_calls(tasks):
-    """Every import_role / include_role in a task list, blocks included."""
-    for task in tasks or []:
-        for key in ('block', 'rescue', 'always'):
-            yield from role_calls(task.get(key))
+    """Every import_role / include_role in a task list, blocks included (walk() opens them)."""
+    for task, _conditions in walk(tasks):
         for call in ROLE_CALLS:
             if call in task:
                 yield task['name'], task[call]
